@@ -1,0 +1,4 @@
+/**
+ * @tdx/kvm: the package face. Every public export is listed here by name.
+ */
+export const PACKAGE_NAME = "@tdx/kvm" as const;

@@ -1,0 +1,4 @@
+/**
+ * @tdx/qemu-gmem/testing: the contract suites of this layer, runnable against another implementation.
+ */
+export {};

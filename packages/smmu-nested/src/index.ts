@@ -1,0 +1,4 @@
+/**
+ * @tdx/smmu-nested: the package face. Every public export is listed here by name.
+ */
+export const PACKAGE_NAME = "@tdx/smmu-nested" as const;

@@ -1,0 +1,4 @@
+/**
+ * @tdx/smmu-nested/testing: the contract suites of this layer, runnable against another implementation.
+ */
+export {};

@@ -1,0 +1,4 @@
+/**
+ * @tdx/vtd/testing: the contract suites of this layer, runnable against another implementation.
+ */
+export {};

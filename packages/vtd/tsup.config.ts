@@ -1,0 +1,12 @@
+/** Build: ESM + type declarations for the face and the ./testing subpath. */
+import { defineConfig } from "tsup";
+
+export default defineConfig({
+  entry: { index: "src/index.ts", "testing/index": "src/testing/index.ts" },
+  format: ["esm"],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: "node20",
+  external: ["vitest"],
+});

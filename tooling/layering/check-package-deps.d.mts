@@ -1,0 +1,1 @@
+export function checkPackageDeps(root: string): string[];
