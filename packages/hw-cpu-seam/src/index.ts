@@ -1,4 +1,64 @@
 /**
- * @tdx/hw-cpu-seam: the package face. Every public export is listed here by name.
+ * @tdx/hw-cpu-seam: the package face. Every public export is listed here by name, grouped by
+ * concern (addresses, errors, memory, CPUs, x86 decoding, DMA interface, TDX module).
  */
 export const PACKAGE_NAME = "@tdx/hw-cpu-seam" as const;
+
+// --- addresses ---
+export {
+  ADDRESS_LIMIT,
+  bitsOf,
+  type Gfn,
+  type Gpa,
+  type Gva,
+  gfn,
+  gpa,
+  gva,
+  type Hfn,
+  type Hpa,
+  hex,
+  hfn,
+  hi32,
+  hpa,
+  type Iova,
+  type Ipa,
+  iova,
+  ipa,
+  isShared,
+  join32,
+  lo32,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  parseAddress,
+  sharedBitIndex,
+  sharedBitMask,
+  toPrivate,
+  toShared,
+} from "./addr";
+// --- device-facing DMA interface ---
+export {
+  type DeviceDmaPort,
+  type DmaRequester,
+  type DmaResult,
+  type IommuFault,
+  type IotlbEntry,
+  Perm,
+  type TranslateResult,
+} from "./dma/types";
+// --- errors ---
+export { ensure, TdxSimError } from "./errors";
+
+// --- physical memory ---
+export {
+  Initiator,
+  type MemFault,
+  type MemFaultKind,
+  MemStatus,
+  type PhysicalMemoryAccess,
+} from "./memory/types";
+
+// --- CPUs, MSRs, CPUID ---
+
+// --- x86 MMIO instruction decoding ---
+
+// --- TDX module (SEAMCALL / TDCALL) ---

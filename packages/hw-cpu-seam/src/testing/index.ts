@@ -1,4 +1,11 @@
 /**
- * @tdx/hw-cpu-seam/testing: the contract suites of this layer, runnable against another implementation.
+ * @tdx/hw-cpu-seam/testing: contract suites usable against other implementations.
  */
-export {};
+// --- generic IOMMU contract (device-facing DMA interface) ---
+export {
+  describeIommuContract,
+  type IommuContractHarness,
+  type IommuContractOptions,
+} from "./iommu-contract";
+// --- memory contract (hw-cpu-seam memory) ---
+// --- TDX module ABI contract ---

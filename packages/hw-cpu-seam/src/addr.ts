@@ -5,7 +5,7 @@
  *
  * @spec Intel SDM Vol. 3 §4.1.4 (MAXPHYADDR <= 52); TDX module spec §"GPA shared bit"
  */
-import { TdxSimError } from "../errors";
+import { TdxSimError } from "./errors";
 
 declare const brand: unique symbol;
 type Brand<T extends string> = number & { readonly [brand]: T };
