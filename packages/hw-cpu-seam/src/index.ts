@@ -49,6 +49,25 @@ export {
 export { ensure, TdxSimError } from "./errors";
 
 // --- physical memory ---
+export type { MmioRange, RamRange } from "./memory/address-map";
+export type { FrameStoreOptions } from "./memory/frame-store";
+export type { HostReadOfTdOwned, IntegrityMode, IntegrityPolicy } from "./memory/integrity";
+export {
+  KeyIdKind,
+  type KeyIdLayout,
+  keyIdKindTable,
+  keyIdLayoutFromMsrs,
+  MAX_KEYID_BITS,
+  makeKeyIdLayout,
+  partitioningMsrOf,
+} from "./memory/keyids";
+export {
+  type LineIntegrity,
+  type MemoryStats,
+  type PageIntegrity,
+  PhysicalMemory,
+  type PhysicalMemoryConfig,
+} from "./memory/physical-memory";
 export {
   Initiator,
   type MemFault,
