@@ -79,5 +79,35 @@ export {
 // --- CPUs, MSRs, CPUID ---
 
 // --- x86 MMIO instruction decoding ---
+export { MAX_INSN_LENGTH } from "./x86/cursor";
+export { decodeMmioInstruction } from "./x86/decoder";
+export {
+  describeUnsupported,
+  mmioEffectiveAddress,
+  mmioImmediateHex,
+  mmioImmediateValue,
+} from "./x86/operands";
+export {
+  GPR8_LEGACY_NAMES,
+  GPR8_REX_NAMES,
+  GPR16_NAMES,
+  GPR32_NAMES,
+  GPR64_NAMES,
+  gprName,
+  isHighByteRegister,
+} from "./x86/registers";
+export {
+  type MmioAccessSize,
+  type MmioImmediateWrite,
+  type MmioInstruction,
+  type MmioKind,
+  type MmioMemoryOperand,
+  type MmioRegisterAccess,
+  type MmioStringMove,
+  type MmioUnsupported,
+  NO_REGISTER,
+  type SegmentOverride,
+  type UnsupportedReason,
+} from "./x86/types";
 
 // --- TDX module (SEAMCALL / TDCALL) ---
