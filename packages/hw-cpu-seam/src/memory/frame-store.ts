@@ -9,11 +9,11 @@
  */
 import { TdxSimError } from "../errors";
 
-/** Frames per leaf node (2 MiB of address space per leaf). */
-const LEAF_BITS = 9;
+/** Frames per leaf node (256 KiB of address space per leaf; small, so scattered frames stay cheap). */
+const LEAF_BITS = 6;
 const LEAF_SIZE = 1 << LEAF_BITS;
-/** Leaf pointers per mid node (8192 leaves = 16 GiB per mid node). */
-const MID_BITS = 13;
+/** Leaf pointers per mid node (65536 leaves = 16 GiB per mid node). */
+const MID_BITS = 16;
 const MID_SIZE = 1 << MID_BITS;
 /** Frames covered by one top-level entry. */
 const TOP_SPAN = 2 ** (LEAF_BITS + MID_BITS);
@@ -77,8 +77,8 @@ export class FrameStore {
   constructor(frameBits: number, opts: FrameStoreOptions = {}) {
     const topEntries = Math.max(1, Math.ceil(2 ** frameBits / TOP_SPAN));
     this.top = new Int32Array(topEntries);
-    this.mids = new Int32Array(MID_SIZE * 4);
-    this.leaves = new Int32Array(LEAF_SIZE * 16);
+    this.mids = new Int32Array(MID_SIZE);
+    this.leaves = new Int32Array(LEAF_SIZE * 64);
     this.nextChunkFrames = opts.initialChunkFrames ?? 256;
     this.maxChunkFrames = opts.maxChunkFrames ?? 65536;
     const okPow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0 && n <= 1 << LOC_SHIFT;

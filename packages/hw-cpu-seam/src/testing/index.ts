@@ -8,4 +8,9 @@ export {
   type IommuContractOptions,
 } from "./iommu-contract";
 // --- memory contract (hw-cpu-seam memory) ---
+export {
+  describeMemoryContract,
+  type MemoryContractHarness,
+  seededRandom,
+} from "./memory-contract";
 // --- TDX module ABI contract ---
