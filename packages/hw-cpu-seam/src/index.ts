@@ -54,11 +54,11 @@ export type { FrameStoreOptions } from "./memory/frame-store";
 export type { HostReadOfTdOwned, IntegrityMode, IntegrityPolicy } from "./memory/integrity";
 export {
   KeyIdKind,
-  type KeyIdLayout,
+  type KeyIdPartition,
   keyIdKindTable,
-  keyIdLayoutFromMsrs,
+  keyIdPartitionFromMsrs,
   MAX_KEYID_BITS,
-  makeKeyIdLayout,
+  makeKeyIdPartition,
   partitioningMsrOf,
 } from "./memory/keyids";
 export {

@@ -23,7 +23,7 @@ export const KeyIdKind = {
 export type KeyIdKind = (typeof KeyIdKind)[keyof typeof KeyIdKind];
 
 /** The KeyID partitioning of a platform. */
-export interface KeyIdLayout {
+export interface KeyIdPartition {
   /** Upper PA bits used for the KeyID (IA32_TME_ACTIVATE MK_TME_KEYID_BITS). */
   readonly keyIdBits: number;
   /** Number of MKTME (shared) KeyIDs, 1..mktmeKeyIds (KeyID 0 is TME and always shared). */
@@ -41,11 +41,11 @@ export const MAX_KEYID_BITS = 15;
  * Build and check a KeyID layout. `tdxKeyIds.first` must equal `mktmeKeyIds + 1` when both are
  * given, because private KeyIDs start right after the MKTME ones.
  */
-export function makeKeyIdLayout(
+export function makeKeyIdPartition(
   keyIdBits: number,
   tdxKeyIds?: { readonly first: number; readonly count: number },
   mktmeKeyIds?: number,
-): KeyIdLayout {
+): KeyIdPartition {
   if (!Number.isInteger(keyIdBits) || keyIdBits < 0 || keyIdBits > MAX_KEYID_BITS) {
     throw new TdxSimError(
       "E_KEYID_CONFIG",
@@ -101,20 +101,20 @@ export function makeKeyIdLayout(
  * Derive the layout from IA32_MKTME_KEYID_PARTITIONING and IA32_TME_ACTIVATE (both as 64-bit
  * bigints, the ABI edge). @spec tdx-module.md §5.4
  */
-export function keyIdLayoutFromMsrs(partitioning: bigint, tmeActivate: bigint): KeyIdLayout {
+export function keyIdPartitionFromMsrs(partitioning: bigint, tmeActivate: bigint): KeyIdPartition {
   const keyIdBits = Number((tmeActivate >> 32n) & 0xfn);
   const mktme = Number(partitioning & 0xffffffffn);
   const tdx = Number((partitioning >> 32n) & 0xffffffffn);
-  return makeKeyIdLayout(keyIdBits, { first: mktme + 1, count: tdx }, mktme);
+  return makeKeyIdPartition(keyIdBits, { first: mktme + 1, count: tdx }, mktme);
 }
 
 /** The IA32_MKTME_KEYID_PARTITIONING value that describes a layout. */
-export function partitioningMsrOf(layout: KeyIdLayout): bigint {
+export function partitioningMsrOf(layout: KeyIdPartition): bigint {
   return (BigInt(layout.tdxCount) << 32n) | BigInt(layout.mktmeKeyIds);
 }
 
 /** A Uint8Array indexed by KeyID giving its KeyIdKind (hot-path lookup table). */
-export function keyIdKindTable(layout: KeyIdLayout): Uint8Array {
+export function keyIdKindTable(layout: KeyIdPartition): Uint8Array {
   const t = new Uint8Array(2 ** layout.keyIdBits).fill(KeyIdKind.Invalid);
   t[0] = KeyIdKind.Shared;
   for (let k = 1; k <= layout.mktmeKeyIds; k++) t[k] = KeyIdKind.Shared;

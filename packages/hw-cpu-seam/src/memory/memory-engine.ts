@@ -12,7 +12,7 @@ import { TdxSimError } from "../errors";
 import { AddressMap, type MmioRange, type RamRange, Region } from "./address-map";
 import { type Chunk, FrameStore, type FrameStoreOptions, LOC_SHIFT } from "./frame-store";
 import { checkRead, FrameState, type IntegrityPolicy, ReadCheck, readLines, writeLines } from "./integrity";
-import { KeyIdKind, type KeyIdLayout, keyIdKindTable } from "./keyids";
+import { KeyIdKind, type KeyIdPartition, keyIdKindTable } from "./keyids";
 import { Initiator, type MemFault, type MemFaultKind, MemStatus } from "./types";
 
 export const LOC_MASK = (1 << LOC_SHIFT) - 1;
@@ -28,7 +28,7 @@ if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
 export interface EngineParams {
   readonly physAddrBits: number;
   readonly keyIdBits: number;
-  readonly keyIds: KeyIdLayout;
+  readonly keyIds: KeyIdPartition;
   readonly ram: readonly RamRange[] | "all";
   readonly mmio: readonly MmioRange[];
   readonly integrity: IntegrityPolicy;
@@ -40,7 +40,7 @@ export abstract class MemoryEngine {
   readonly keyIdBits: number;
   /** physAddrBits - keyIdBits: the width of a KeyID-stripped address. */
   readonly hostAddrBits: number;
-  readonly keyIds: KeyIdLayout;
+  readonly keyIds: KeyIdPartition;
   readonly integrity: IntegrityPolicy;
 
   protected readonly physLimit: number;

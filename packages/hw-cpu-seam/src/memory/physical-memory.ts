@@ -28,7 +28,7 @@ import {
   lineOwner,
   linePoisoned,
 } from "./integrity";
-import { KeyIdKind, keyIdLayoutFromMsrs, makeKeyIdLayout, partitioningMsrOf } from "./keyids";
+import { KeyIdKind, keyIdPartitionFromMsrs, makeKeyIdPartition, partitioningMsrOf } from "./keyids";
 import { type EngineParams, LOC_MASK, MemoryEngine } from "./memory-engine";
 import { type Initiator, MemStatus, type PhysicalMemoryAccess } from "./types";
 
@@ -331,8 +331,8 @@ function resolveConfig(config: PhysicalMemoryConfig): EngineParams {
   const bits = config.keyIdBits ?? 0;
   const keyIds =
     config.keyIdPartitioning !== undefined
-      ? keyIdLayoutFromMsrs(config.keyIdPartitioning, BigInt(bits) << 32n)
-      : makeKeyIdLayout(bits, config.tdxKeyIds, config.mktmeKeyIds);
+      ? keyIdPartitionFromMsrs(config.keyIdPartitioning, BigInt(bits) << 32n)
+      : makeKeyIdPartition(bits, config.tdxKeyIds, config.mktmeKeyIds);
   if (physAddrBits - bits < 32) {
     throw new TdxSimError(
       "E_MEMORY_CONFIG",
