@@ -35,6 +35,57 @@ export {
   toPrivate,
   toShared,
 } from "./addr";
+// --- CPUs, MSRs, CPUID ---
+export { CpuComplex, type CpuComplexConfig } from "./cpu/cpu-complex";
+export {
+  bitsFor,
+  CpuidBit,
+  type CpuidConfig,
+  type CpuidRegs,
+  CpuidTable,
+  type CpuidTopology,
+  CpuModel,
+  type CpuModelInfo,
+  TDX_CPUID_LEAF,
+  vendorString,
+} from "./cpu/cpuid";
+export {
+  CpuExitReason,
+  type CpuOutcome,
+  LogicalProcessor,
+  type LpMode,
+  type MsrAccessOutcome,
+  SeamcallSwStatus,
+  seamcallSwStatus,
+} from "./cpu/logical-processor";
+export {
+  isModelledMsr,
+  MsrBank,
+  MsrFile,
+  type MsrReadResult,
+  type MsrWriteResult,
+  msrScope,
+} from "./cpu/msr-file";
+export {
+  ApicBase,
+  Efer,
+  FeatureControl,
+  keyIdPartitioningValue,
+  Msr,
+  type MsrNumber,
+  type MsrScope,
+  MtrrCap,
+  msrField,
+  PAT_POWER_UP,
+  Seamrr,
+  TmeActivate,
+  TmeCapability,
+  type TmeConfig,
+  tdxReservedKeyIdBits,
+  tmeActivateValue,
+  tmeCapabilityValue,
+} from "./cpu/msrs";
+export { CpuTopology, type CpuTopologyConfig, type LpPlace } from "./cpu/topology";
 // --- device-facing DMA interface ---
 export {
   type DeviceDmaPort,
@@ -47,7 +98,6 @@ export {
 } from "./dma/types";
 // --- errors ---
 export { ensure, TdxSimError } from "./errors";
-
 // --- physical memory ---
 export type { MmioRange, RamRange } from "./memory/address-map";
 export type { FrameStoreOptions } from "./memory/frame-store";
@@ -75,8 +125,6 @@ export {
   MemStatus,
   type PhysicalMemoryAccess,
 } from "./memory/types";
-
-// --- CPUs, MSRs, CPUID ---
 
 // --- x86 MMIO instruction decoding ---
 export { MAX_INSN_LENGTH } from "./x86/cursor";
