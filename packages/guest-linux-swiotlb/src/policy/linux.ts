@@ -1,0 +1,116 @@
+/**
+ * The two Linux policies: "linux" (one default pool, CONFIG_SWIOTLB_DYNAMIC off, the distro
+ * default) and "linux-dynamic" (the same default pool plus grown and transient pools). Both place
+ * the default pool at a given GPA and decrypt it once, as swiotlb_update_mem_attributes does.
+ *
+ * @spec shared/reference/swiotlb.md §b.4 step 4 (one set_memory_decrypted over the page-aligned
+ *   pool), §e (dynamic pools: can_grow on x86 CoCo, phys_limit 4 GiB - 1)
+ */
+import { TdxSimError } from "@tdx/hw-cpu-seam";
+import {
+  CountingEncryptionOps,
+  type MemoryEncryptionOps,
+  RecordingEncryptionOps,
+} from "../memory/conversion";
+import type { GuestMemory } from "../memory/guest-memory";
+import type { GuestPageAllocator } from "../memory/page-allocator";
+import { IoTlbMem } from "../swiotlb/allocator";
+import { ARCH_LOW_ADDRESS_LIMIT, IO_TLB_SIZE, PAGE_SIZE_BYTES } from "../swiotlb/constants";
+import { DynamicPoolGrower } from "../swiotlb/dynamic";
+import { KernelLog } from "../swiotlb/log";
+import { IoTlbPool } from "../swiotlb/pool";
+import { Swiotlb } from "../swiotlb/swiotlb";
+
+export interface LinuxPolicyOptions {
+  /** Default pool slots (0: no pool, as after swiotlb=noforce or a failed boot allocation). */
+  readonly nslabs: number;
+  /** Areas of the default pool (a power of two, or nslabs / 128 after limit_nareas). */
+  readonly nareas: number;
+  /** default_nareas if it differs from the pool's (after limit_nareas); default: nareas. */
+  readonly defaultNareas?: number;
+  /** GPA of the pool (slot aligned; page aligned as memblock gives it). */
+  readonly poolBase: number;
+  /** Guest memory for the copies, or null to count copies without moving bytes. */
+  readonly memory: GuestMemory | null;
+  /** Where pool decryption goes (default: a RecordingEncryptionOps). */
+  readonly conversions?: MemoryEncryptionOps;
+  /** A TDX/SEV guest (default true): forces bouncing and decrypts the pool. */
+  readonly memEncrypted?: boolean;
+  /** io_tlb_mem.force_bounce (default: memEncrypted). */
+  readonly forceBounce?: boolean;
+  readonly log?: KernelLog;
+}
+
+export interface LinuxDynamicPolicyOptions extends LinuxPolicyOptions {
+  /** Pages for grown pools (below 4 GiB on x86 CoCo). */
+  readonly pageAllocator: GuestPageAllocator;
+  /** The atomic DMA coherent pool (pre-decrypted) transient pools come from. */
+  readonly atomicPool: GuestPageAllocator;
+  /** default_nslabs for grown pools (default: nslabs). */
+  readonly defaultNslabs?: number;
+  /** Virtual delay of the growth work item in operations (default 16). */
+  readonly workDelayOps?: number;
+  /** io_tlb_mem.phys_limit (default 4 GiB - 1). */
+  readonly physLimit?: number;
+}
+
+function build(
+  opts: LinuxPolicyOptions,
+  dynamic: boolean,
+): { mem: IoTlbMem; counting: CountingEncryptionOps; log: KernelLog } {
+  const memEncrypted = opts.memEncrypted ?? true;
+  const log = opts.log ?? new KernelLog();
+  const counting = new CountingEncryptionOps(opts.conversions ?? new RecordingEncryptionOps());
+  if (!Number.isInteger(opts.nslabs) || opts.nslabs < 0) {
+    throw new TdxSimError("E_SWIOTLB_POOL", `nslabs ${String(opts.nslabs)} must be an integer >= 0`);
+  }
+  const mem = new IoTlbMem({
+    dynamic,
+    defaultNareas: opts.defaultNareas ?? Math.max(1, opts.nareas),
+    forceBounce: opts.forceBounce ?? memEncrypted,
+    physLimit: (opts as Partial<LinuxDynamicPolicyOptions>).physLimit ?? ARCH_LOW_ADDRESS_LIMIT,
+  });
+  if (opts.nslabs > 0) {
+    const pool = new IoTlbPool(opts.poolBase, opts.nslabs, opts.nareas, "default");
+    mem.addPool(pool, true);
+    if (memEncrypted) {
+      // swiotlb_update_mem_attributes: the whole page-aligned pool in one request.
+      const pages = Math.ceil((opts.nslabs * IO_TLB_SIZE) / PAGE_SIZE_BYTES);
+      counting.setMemoryDecrypted(opts.poolBase, pages);
+    }
+  }
+  return { mem, counting, log };
+}
+
+/** The Linux allocator with one static pool. */
+export function createLinuxPolicy(opts: LinuxPolicyOptions): Swiotlb {
+  const { mem, counting, log } = build(opts, false);
+  return new Swiotlb({
+    mem,
+    memory: opts.memory,
+    log,
+    memEncrypted: opts.memEncrypted ?? true,
+    conversions: counting,
+  });
+}
+
+/** The Linux allocator with CONFIG_SWIOTLB_DYNAMIC. */
+export function createLinuxDynamicPolicy(opts: LinuxDynamicPolicyOptions): Swiotlb {
+  const { mem, counting, log } = build(opts, true);
+  mem.grower = new DynamicPoolGrower({
+    pageAllocator: opts.pageAllocator,
+    atomicPool: opts.atomicPool,
+    conversions: counting,
+    log,
+    defaultNslabs: opts.defaultNslabs ?? opts.nslabs,
+    memEncrypted: opts.memEncrypted ?? true,
+    ...(opts.workDelayOps !== undefined ? { workDelayOps: opts.workDelayOps } : {}),
+  });
+  return new Swiotlb({
+    mem,
+    memory: opts.memory,
+    log,
+    memEncrypted: opts.memEncrypted ?? true,
+    conversions: counting,
+  });
+}
