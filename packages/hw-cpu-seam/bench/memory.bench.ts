@@ -107,6 +107,17 @@ const suite: BenchSuite = {
         }
       },
     },
+    {
+      name: "PhysicalMemory.read64 aligned, TD private KeyID",
+      opsPerCall: READS,
+      baseline: "Uint32Array pair read (baseline)",
+      fn: () => {
+        for (let i = 0; i < READS; i++) {
+          mem.read64(privBase + (readOffs[(k++ & (OFFSETS - 1)) as number] as number), Initiator.Td, out);
+          sink += ((out[0] as number) ^ (out[1] as number)) & 1;
+        }
+      },
+    },
   ],
 };
 

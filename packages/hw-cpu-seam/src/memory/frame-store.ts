@@ -24,8 +24,18 @@ const LOC_MASK = (1 << LOC_SHIFT) - 1;
 const MAX_CHUNKS = 1 << (31 - LOC_SHIFT);
 
 /** One backing buffer and its integrity metadata. Monomorphic class on purpose. */
+/** Node's Buffer when present: `Buffer.copy` moves bytes between chunks without allocating a view. */
+interface NodeBufferLike extends Uint8Array {
+  copy(target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number): number;
+}
+const NodeBuffer = (
+  globalThis as { Buffer?: { from(ab: ArrayBuffer, off: number, len: number): NodeBufferLike } }
+).Buffer;
+
 export class Chunk {
   readonly u8: Uint8Array;
+  /** A Buffer view of `u8` (same bytes) under Node, else null. */
+  readonly buf: NodeBufferLike | null;
   readonly u32: Uint32Array;
   /** TD-owner bit per 64-byte line: two words per frame (lines 0-31, 32-63). */
   readonly owned: Uint32Array;
@@ -42,6 +52,7 @@ export class Chunk {
   constructor(readonly frames: number) {
     this.u8 = new Uint8Array(frames * 4096);
     this.u32 = new Uint32Array(this.u8.buffer);
+    this.buf = NodeBuffer ? NodeBuffer.from(this.u8.buffer as ArrayBuffer, 0, this.u8.byteLength) : null;
     this.owned = new Uint32Array(frames * 2);
     this.poison = new Uint32Array(frames * 2);
     this.fstate = new Uint8Array(frames);

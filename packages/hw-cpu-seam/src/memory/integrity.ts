@@ -29,7 +29,12 @@
  *   `tdx_quirk_reset_page`, MOVDIR64B resets), §5.4 (KeyID 0 has no integrity)
  */
 import type { Chunk } from "./frame-store";
-import { KeyIdKind } from "./keyids";
+import { KeyIdKind as KeyIdKindImport } from "./keyids";
+
+// Imported objects bound to locals: under source transforms (tsx, vitest) every use of an
+// imported binding is a getter call, which the per-access paths cannot afford.
+const KeyIdKind = KeyIdKindImport;
+type KeyIdKind = KeyIdKindImport;
 
 /** Per-frame integrity summary kept in Chunk.fstate. */
 export const FrameState = {

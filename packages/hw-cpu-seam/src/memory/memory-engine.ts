@@ -11,9 +11,32 @@ import { hex } from "../addr";
 import { TdxSimError } from "../errors";
 import { AddressMap, type MmioRange, type RamRange, Region } from "./address-map";
 import { type Chunk, FrameStore, type FrameStoreOptions, LOC_SHIFT } from "./frame-store";
-import { checkRead, FrameState, type IntegrityPolicy, ReadCheck, readLines, writeLines } from "./integrity";
-import { KeyIdKind, type KeyIdPartition, keyIdKindTable } from "./keyids";
-import { Initiator, type MemFault, type MemFaultKind, MemStatus } from "./types";
+import {
+  checkRead,
+  FrameState as FrameStateImport,
+  type IntegrityPolicy,
+  ReadCheck as ReadCheckImport,
+  readLines,
+  writeLines,
+} from "./integrity";
+import { KeyIdKind as KeyIdKindImport, type KeyIdPartition, keyIdKindTable } from "./keyids";
+import {
+  Initiator as InitiatorImport,
+  type MemFault,
+  type MemFaultKind,
+  MemStatus as MemStatusImport,
+} from "./types";
+
+// Imported objects bound to locals: under source transforms (tsx, vitest) every use of an
+// imported binding is a getter call, which the per-access paths cannot afford.
+const FrameState = FrameStateImport;
+const ReadCheck = ReadCheckImport;
+const KeyIdKind = KeyIdKindImport;
+type KeyIdKind = KeyIdKindImport;
+const Initiator = InitiatorImport;
+type Initiator = InitiatorImport;
+const MemStatus = MemStatusImport;
+type MemStatus = MemStatusImport;
 
 export const LOC_MASK = (1 << LOC_SHIFT) - 1;
 
@@ -145,6 +168,45 @@ export abstract class MemoryEngine {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** The chunk of the last successful `fastOffset`. */
+  protected fastChunk: Chunk | undefined;
+
+  /**
+   * Byte offset in its chunk of [pa, pa+size) when the access stays in one touched frame that the
+   * KeyID may use byte-for-byte (shared KeyID on a clean frame, or the owning private KeyID from
+   * SEAM/TD on a wholly owned frame); -1 sends the caller to the general path, which also does all
+   * checking and fault reporting. Sets `fastChunk`. Allocation-free.
+   */
+  protected fastOffset(pa: number, who: Initiator, size: number): number {
+    if (!(pa >= 0 && pa < this.physLimit) || Math.floor(pa) !== pa) return -1;
+    let a = pa;
+    let key = 0;
+    if (pa >= this.hostLimit) {
+      key = Math.floor(pa / this.hostLimit);
+      a = pa - key * this.hostLimit;
+    }
+    const fn = Math.floor(a / 4096);
+    const off = a - fn * 4096;
+    if (off > 4096 - size) return -1;
+    const loc = fn === this.lastFn ? this.lastLoc : this.locate(fn);
+    if (loc < 0) return -1;
+    const c = this.chunks[loc >>> LOC_SHIFT] as Chunk;
+    const i = loc & LOC_MASK;
+    const s = c.fstate[i];
+    if (key === 0 || this.kinds[key] === KeyIdKind.Shared) {
+      if (s !== FrameState.Clean) return -1;
+    } else if (
+      this.kinds[key] !== KeyIdKind.Private ||
+      (who !== Initiator.Seam && who !== Initiator.Td) ||
+      s !== FrameState.Uniform ||
+      c.fkey[i] !== key
+    ) {
+      return -1;
+    }
+    this.fastChunk = c;
+    return i * 4096 + off;
+  }
 
   /** Table lookup with the one-entry cache. */
   protected locate(fn: number): number {
@@ -447,6 +509,7 @@ export abstract class MemoryEngine {
         const sp = (sLoc & LOC_MASK) * 4096 + sOff;
         const dp = di * 4096 + dOff;
         if (sc === dc) dc.u8.copyWithin(dp, sp, sp + n);
+        else if (sc.buf !== null) sc.buf.copy(dc.u8, dp, sp, sp + n);
         else dc.u8.set(sc.u8.subarray(sp, sp + n), dp);
       } else {
         // one segment inside a single source and destination frame, through the bounce buffer

@@ -20,7 +20,6 @@ import { Region } from "./address-map";
 import type { Chunk, FrameStoreOptions } from "./frame-store";
 import { LOC_SHIFT } from "./frame-store";
 import {
-  FrameState,
   type HostReadOfTdOwned,
   type IntegrityMode,
   initFrame,
@@ -28,9 +27,21 @@ import {
   lineOwner,
   linePoisoned,
 } from "./integrity";
-import { KeyIdKind, keyIdPartitionFromMsrs, makeKeyIdPartition, partitioningMsrOf } from "./keyids";
+import {
+  KeyIdKind as KeyIdKindImport,
+  keyIdPartitionFromMsrs,
+  makeKeyIdPartition,
+  partitioningMsrOf,
+} from "./keyids";
 import { type EngineParams, LOC_MASK, MemoryEngine } from "./memory-engine";
-import { type Initiator, MemStatus, type PhysicalMemoryAccess } from "./types";
+import { type Initiator, MemStatus as MemStatusImport, type PhysicalMemoryAccess } from "./types";
+
+// Imported objects bound to locals: under source transforms (tsx, vitest) every use of an
+// imported binding is a getter call, which the per-access paths cannot afford.
+const KeyIdKind = KeyIdKindImport;
+type KeyIdKind = KeyIdKindImport;
+const MemStatus = MemStatusImport;
+type MemStatus = MemStatusImport;
 
 export interface PhysicalMemoryConfig {
   /** MAXPHYADDR including the KeyID bits (CPUID 0x80000008 EAX[7:0]); 36..52. */
@@ -126,30 +137,20 @@ export class PhysicalMemory extends MemoryEngine implements PhysicalMemoryAccess
   // ---------------------------------------------------------------- 32/64-bit accesses
 
   read32(pa: number, who: Initiator, out: Uint32Array): MemStatus {
-    if (pa >= 0 && pa < this.hostLimit && Math.floor(pa) === pa) {
-      const fn = Math.floor(pa / 4096);
-      const off = pa - fn * 4096;
-      if (off <= 4092) {
-        const loc = fn === this.lastFn ? this.lastLoc : this.locate(fn);
-        if (loc >= 0) {
-          const c = this.chunks[loc >>> LOC_SHIFT] as Chunk;
-          const i = loc & LOC_MASK;
-          if (c.fstate[i] === FrameState.Clean) {
-            const p = i * 4096 + off;
-            if ((p & 3) === 0) out[0] = c.u32[p >>> 2] as number;
-            else {
-              const u = c.u8;
-              out[0] =
-                ((u[p] as number) |
-                  ((u[p + 1] as number) << 8) |
-                  ((u[p + 2] as number) << 16) |
-                  ((u[p + 3] as number) << 24)) >>>
-                0;
-            }
-            return MemStatus.Ok;
-          }
-        }
+    const p = this.fastOffset(pa, who, 4);
+    if (p >= 0) {
+      const c = this.fastChunk as Chunk;
+      if ((p & 3) === 0) out[0] = c.u32[p >>> 2] as number;
+      else {
+        const u = c.u8;
+        out[0] =
+          ((u[p] as number) |
+            ((u[p + 1] as number) << 8) |
+            ((u[p + 2] as number) << 16) |
+            ((u[p + 3] as number) << 24)) >>>
+          0;
       }
+      return MemStatus.Ok;
     }
     const st = this.read(pa, this.s4, who);
     if (st === MemStatus.Ok) out[0] = this.le32(0);
@@ -157,25 +158,13 @@ export class PhysicalMemory extends MemoryEngine implements PhysicalMemoryAccess
   }
 
   read64(pa: number, who: Initiator, out: Uint32Array): MemStatus {
-    if (pa >= 0 && pa < this.hostLimit && Math.floor(pa) === pa) {
-      const fn = Math.floor(pa / 4096);
-      const off = pa - fn * 4096;
-      if (off <= 4088) {
-        const loc = fn === this.lastFn ? this.lastLoc : this.locate(fn);
-        if (loc >= 0) {
-          const c = this.chunks[loc >>> LOC_SHIFT] as Chunk;
-          const i = loc & LOC_MASK;
-          if (c.fstate[i] === FrameState.Clean) {
-            const p = i * 4096 + off;
-            if ((p & 3) === 0) {
-              const w = p >>> 2;
-              out[0] = c.u32[w] as number;
-              out[1] = c.u32[w + 1] as number;
-              return MemStatus.Ok;
-            }
-          }
-        }
-      }
+    const p = this.fastOffset(pa, who, 8);
+    if (p >= 0 && (p & 3) === 0) {
+      const u32 = (this.fastChunk as Chunk).u32;
+      const w = p >>> 2;
+      out[0] = u32[w] as number;
+      out[1] = u32[w + 1] as number;
+      return MemStatus.Ok;
     }
     const st = this.read(pa, this.s8, who);
     if (st === MemStatus.Ok) {
@@ -186,43 +175,22 @@ export class PhysicalMemory extends MemoryEngine implements PhysicalMemoryAccess
   }
 
   write32(pa: number, value: number, who: Initiator): MemStatus {
-    if (pa >= 0 && pa < this.hostLimit && Math.floor(pa) === pa) {
-      const fn = Math.floor(pa / 4096);
-      const off = pa - fn * 4096;
-      if (off <= 4092) {
-        const loc = fn === this.lastFn ? this.lastLoc : this.locate(fn);
-        if (loc >= 0) {
-          const c = this.chunks[loc >>> LOC_SHIFT] as Chunk;
-          const i = loc & LOC_MASK;
-          const p = i * 4096 + off;
-          if (c.fstate[i] === FrameState.Clean && (p & 3) === 0) {
-            c.u32[p >>> 2] = value;
-            return MemStatus.Ok;
-          }
-        }
-      }
+    const p = this.fastOffset(pa, who, 4);
+    if (p >= 0 && (p & 3) === 0) {
+      (this.fastChunk as Chunk).u32[p >>> 2] = value;
+      return MemStatus.Ok;
     }
     this.putLe32(0, value);
     return this.write(pa, this.s4, who);
   }
 
   write64(pa: number, lo: number, hi: number, who: Initiator): MemStatus {
-    if (pa >= 0 && pa < this.hostLimit && Math.floor(pa) === pa) {
-      const fn = Math.floor(pa / 4096);
-      const off = pa - fn * 4096;
-      if (off <= 4088) {
-        const loc = fn === this.lastFn ? this.lastLoc : this.locate(fn);
-        if (loc >= 0) {
-          const c = this.chunks[loc >>> LOC_SHIFT] as Chunk;
-          const i = loc & LOC_MASK;
-          const p = i * 4096 + off;
-          if (c.fstate[i] === FrameState.Clean && (p & 3) === 0) {
-            c.u32[p >>> 2] = lo;
-            c.u32[(p >>> 2) + 1] = hi;
-            return MemStatus.Ok;
-          }
-        }
-      }
+    const p = this.fastOffset(pa, who, 8);
+    if (p >= 0 && (p & 3) === 0) {
+      const u32 = (this.fastChunk as Chunk).u32;
+      u32[p >>> 2] = lo;
+      u32[(p >>> 2) + 1] = hi;
+      return MemStatus.Ok;
     }
     this.putLe32(0, lo);
     this.putLe32(4, hi);
