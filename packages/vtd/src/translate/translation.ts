@@ -1,0 +1,22 @@
+/**
+ * The preallocated outcome of one translation: the page that contains the request's address,
+ * as input base, output base, size and permissions. Reused for every request (no allocation).
+ */
+export class Translation {
+  /** Input page base (IOVA rounded down to the page size). */
+  iovaBase = 0;
+  /** Output page base: an HPA, KeyID bits included. */
+  outBase = 0;
+  /** Page size in bytes (4 KiB, 2 MiB or 1 GiB). */
+  size = 4096;
+  /** Perm8 bits (R, W, X, U, D). */
+  perm = 0;
+  /** Domain-id and PASID the translation was tagged with (-1: none). */
+  did = 0;
+  pasid = -1;
+  /** Whether the IOTLB served it. */
+  hit = false;
+}
+
+/** Returned instead of a fault reason for a request-without-PASID to the interrupt window. */
+export const INTERRUPT_REQUEST = -1;
