@@ -8,7 +8,7 @@
  *   host reads see zeros, a host write makes the TD's next read a machine check)
  */
 import { describe, expect, it } from "vitest";
-import { Initiator, type MemStatus, type PhysicalMemoryAccess } from "../memory/types";
+import { Initiator, MemStatus, type PhysicalMemoryAccess } from "../memory/types";
 
 export interface MemoryContractHarness {
   readonly mem: PhysicalMemoryAccess;
@@ -27,7 +27,7 @@ export interface MemoryContractHarness {
   readonly initPage?: (pa: number, who: Initiator) => MemStatus;
 }
 
-const OK = 0;
+const OK = MemStatus.Ok;
 
 /** A small deterministic PRNG (mulberry32) so failures reproduce. */
 export function seededRandom(seed: number): () => number {
@@ -122,7 +122,7 @@ export function describeMemoryContract(name: string, make: () => MemoryContractH
       const h = make();
       if (h.hole === undefined) return;
       const b = new Uint8Array(16);
-      expect(h.mem.read(h.hole, b, Initiator.Host)).toBe(1);
+      expect(h.mem.read(h.hole, b, Initiator.Host)).toBe(MemStatus.Hole);
       expect(h.mem.lastFault()).toMatchObject({
         kind: "hole",
         pa: h.hole,
@@ -133,14 +133,14 @@ export function describeMemoryContract(name: string, make: () => MemoryContractH
       const before = new Uint8Array(8);
       const pre = h.hole - 8;
       if (h.mem.read(pre, before, Initiator.Host) === OK) {
-        expect(h.mem.write(pre, new Uint8Array(16).fill(0xee), Initiator.Host)).toBe(1);
+        expect(h.mem.write(pre, new Uint8Array(16).fill(0xee), Initiator.Host)).toBe(MemStatus.Hole);
         expect(h.mem.lastFault()?.pa).toBe(h.hole);
         const after = new Uint8Array(8);
         expect(h.mem.read(pre, after, Initiator.Host)).toBe(OK);
         expect(after).toEqual(before);
       }
       const out = new Uint32Array(2);
-      expect(h.mem.read64(h.hole, Initiator.Device, out)).toBe(1);
+      expect(h.mem.read64(h.hole, Initiator.Device, out)).toBe(MemStatus.Hole);
       expect(h.mem.lastFault()?.initiator).toBe(Initiator.Device);
     });
 
@@ -148,9 +148,9 @@ export function describeMemoryContract(name: string, make: () => MemoryContractH
       const h = make();
       if (h.mmio === undefined) return;
       const out = new Uint32Array(1);
-      expect(h.mem.read32(h.mmio, Initiator.Host, out)).toBe(2);
+      expect(h.mem.read32(h.mmio, Initiator.Host, out)).toBe(MemStatus.Mmio);
       expect(h.mem.lastFault()).toMatchObject({ kind: "mmio", pa: h.mmio });
-      expect(h.mem.write32(h.mmio, 1, Initiator.Host)).toBe(2);
+      expect(h.mem.write32(h.mmio, 1, Initiator.Host)).toBe(MemStatus.Mmio);
     });
 
     it("refuses a private KeyID to host software and to devices, and rejects unconfigured KeyIDs", () => {
@@ -158,10 +158,10 @@ export function describeMemoryContract(name: string, make: () => MemoryContractH
       if (h.privateKeyId === undefined) return;
       const pa = withKey(h.mem, h.ram.base, h.privateKeyId);
       const b = new Uint8Array(8);
-      expect(h.mem.read(pa, b, Initiator.Host)).toBe(4);
+      expect(h.mem.read(pa, b, Initiator.Host)).toBe(MemStatus.KeyIdNotAllowed);
       expect(h.mem.lastFault()).toMatchObject({ kind: "keyid-not-allowed", keyId: h.privateKeyId });
-      expect(h.mem.write(pa, b, Initiator.Device)).toBe(4);
-      expect(h.mem.copy(h.ram.base, pa, 8, Initiator.Host)).toBe(4);
+      expect(h.mem.write(pa, b, Initiator.Device)).toBe(MemStatus.KeyIdNotAllowed);
+      expect(h.mem.copy(h.ram.base, pa, 8, Initiator.Host)).toBe(MemStatus.KeyIdNotAllowed);
     });
 
     it("hides a TD-owned line from shared-KeyID reads and machine-checks the TD after a host write", () => {
@@ -178,7 +178,7 @@ export function describeMemoryContract(name: string, make: () => MemoryContractH
       expect(h.mem.read(page + 128, b, Initiator.Host)).toBe(OK);
       expect(b.some((x) => x === 0xa5)).toBe(false);
       expect(h.mem.write(page + 128, new Uint8Array(64), Initiator.Host)).toBe(OK);
-      expect(h.mem.read(pa + 128, b, Initiator.Td)).toBe(3);
+      expect(h.mem.read(pa + 128, b, Initiator.Td)).toBe(MemStatus.MachineCheck);
       expect(h.mem.lastFault()).toMatchObject({ kind: "machine-check", pa: pa + 128 });
       // other lines of the page are untouched
       expect(h.mem.read(pa + 256, b, Initiator.Td)).toBe(OK);
