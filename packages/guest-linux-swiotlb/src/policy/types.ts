@@ -109,7 +109,10 @@ export interface BouncePolicy {
   syncSingleForDevice(dev: DmaDevice, tlbAddr: number, size: number, dir: DmaDirection): BounceStatus;
   /** swiotlb_sync_single_for_cpu: copy bounce -> original for FROM_DEVICE/BIDIRECTIONAL. */
   syncSingleForCpu(dev: DmaDevice, tlbAddr: number, size: number, dir: DmaDirection): BounceStatus;
-  /** is_swiotlb_buffer. */
+  /**
+   * is_swiotlb_buffer: true for every live mapping's addresses. Linux answers for the whole pool
+   * range (free slots too); cc-swiotlb only for live buffers.
+   */
   isBounceBuffer(dev: DmaDevice, addr: number): boolean;
   /** swiotlb_max_mapping_size. */
   maxMappingSize(dev: DmaDevice): number;

@@ -1,4 +1,9 @@
 /**
  * @tdx/guest-linux-swiotlb/testing: the contract suites of this layer, runnable against another implementation.
  */
-export {};
+// --- bounce-buffer policy contract (SWIOTLB and alternatives) ---
+export {
+  type BouncePolicyContractOptions,
+  type BouncePolicyHarness,
+  describeBouncePolicyContract,
+} from "./bounce-policy-contract";
