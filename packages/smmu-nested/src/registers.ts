@@ -149,6 +149,10 @@ export class RegisterFile {
   }
 
   read32(offset: number): number {
+    return this.readRaw(offset) >>> 0;
+  }
+
+  private readRaw(offset: number): number {
     this.check(offset, 4);
     const off = this.canon(offset);
     switch (off) {

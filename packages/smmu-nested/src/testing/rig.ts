@@ -12,6 +12,7 @@ import { type GranuleLog2, s2ConcatenatedTables } from "../granule";
 import { PageTable } from "../pgtable";
 import { type SmmuOptions, SmmuV3 } from "../smmu";
 import { encodeSte, SteConfigKind, type SteFields } from "../ste";
+import { GuestRam } from "../vsva/guest-ram";
 
 export interface SmmuRig {
   readonly mem: PhysicalMemory;
@@ -100,18 +101,15 @@ export function s2SteFields(pt: PageTable, vmid: number, extra: SteFields = {}):
   };
 }
 
-/** A stage-2 table with the shallowest start level that needs no more than `maxConcat` tables. */
-export function makeStage2(
-  space: TableMemory,
-  g: GranuleLog2 = 12,
-  inputBits = 48,
-  startLevel?: number,
-): PageTable {
+/**
+ * A stage-2 table starting at the deepest level S2SL0 can encode that needs at most 16
+ * concatenated tables (4 KiB: L2..L0; 16/64 KiB: L3..L1), unless `startLevel` is given.
+ */
+export function makeStage2(space: TableMemory, g: GranuleLog2 = 12, inputBits = 48, startLevel?: number): PageTable {
   let start = startLevel;
   if (start === undefined) {
-    start = 3;
-    while (start > 0 && s2ConcatenatedTables(g, start - 1, inputBits) !== 0) start--;
-    if (g === 12 && start === 0 && inputBits <= 39) start = 1;
+    const levels = g === 12 ? [2, 1, 0] : [3, 2, 1];
+    start = levels.find((l) => s2ConcatenatedTables(g, l, inputBits) !== 0) ?? levels[2]!;
   }
   return new PageTable(space, { stage: 2, g, inputBits, startLevel: start });
 }
@@ -130,4 +128,47 @@ export function installStage1Stream(
     encodeSte({ v: true, config: SteConfigKind.S1_TRANS, s1ContextPtr: cdAddr, ...extra }),
   );
   return cdAddr;
+}
+
+/** A nested stream: a host stage 2 over a guest RAM window, and a guest stage-1 context in it. */
+export interface NestedStream {
+  readonly s2: PageTable;
+  readonly guest: GuestRam;
+  readonly s1: Stage1Context;
+  /** IPA of the guest's CD (table). */
+  readonly cdIpa: number;
+  readonly vmid: number;
+  readonly asid: number;
+}
+
+/**
+ * Build and install a nested STE for `sid`: stage 2 (4 KiB, `s2Bits` IPA bits) mapping a guest
+ * RAM window of `guestBytes` at IPA `ipaBase`; a guest stage-1 table (4 KiB, 48-bit VA) and one
+ * CD at an IPA, reached through stage 2.
+ */
+export function installNestedStream(
+  rig: SmmuRig,
+  sid: number,
+  opts: {
+    readonly vmid?: number;
+    readonly asid?: number;
+    readonly s2Bits?: number;
+    readonly ipaBase?: number;
+    readonly guestBytes?: number;
+    readonly cd?: CdFields;
+    readonly ste?: SteFields;
+  } = {},
+): NestedStream {
+  const vmid = opts.vmid ?? 7;
+  const asid = opts.asid ?? 3;
+  const s2 = makeStage2(rig.host, 12, opts.s2Bits ?? 48);
+  const guest = new GuestRam(rig.host, s2, opts.ipaBase ?? 0x4000_0000, opts.guestBytes ?? 0x40_0000);
+  const cdIpa = guest.alloc(64, 64);
+  const s1 = makeStage1(guest, asid, 12, 48, opts.cd);
+  guest.write(cdIpa, new Uint8Array(s1.cd.buffer));
+  rig.driver.installSte(
+    sid,
+    encodeSte({ ...s2SteFields(s2, vmid), config: SteConfigKind.NESTED, s1ContextPtr: cdIpa, ...opts.ste }),
+  );
+  return { s2, guest, s1, cdIpa, vmid, asid };
 }
