@@ -1,0 +1,100 @@
+/**
+ * Reading and writing TD-scope metadata (TDR/TDCS fields) for TDH.MNG.RD/WR (host) and
+ * TDG.VM.RD/WR (guest), with the per-accessor read/write masks of the module's field table.
+ * The "next field id" output is not enumerated: RDX returns -1 [approximation].
+ *
+ * @spec shared/reference/tdx-module.md §3.2 (TDH.MNG.RD/WR), §4.1 (TDG.VM.RD/WR); intel/tdx-module
+ *   include/auto_gen/tdr_tdcs_fields_lookup.c (ids and masks)
+ */
+import type { TdControl } from "./control";
+import { fieldKey, type MdAccessor, measurementFieldOf, TD_FIELD_RULES, TdField } from "./metadata";
+import { TdxStatus } from "./status-codes";
+import { TdAttributes } from "./td-params";
+
+const ALL = 0xffffffffffffffffn;
+
+function u64Of(b: Uint8Array, elem: number): bigint {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(elem * 8, true);
+}
+
+/** The accessor class of a host call on `td` (debug TDs get the debug masks). */
+export function hostAccessor(td: TdControl): MdAccessor {
+  return ((td.params?.attributes ?? 0n) & TdAttributes.DEBUG) !== 0n ? "host-debug" : "host";
+}
+
+function rawValue(td: TdControl, key: number): bigint | undefined {
+  const p = td.params;
+  const v: Record<number, () => bigint> = {
+    [fieldKey(TdField.FATAL)]: () => (td.fatal ? 1n : 0n),
+    [fieldKey(TdField.NUM_TDCX)]: () => BigInt(td.tdcxPas.length),
+    [fieldKey(TdField.CHLDCNT)]: () => BigInt(td.childCount),
+    [fieldKey(TdField.LIFECYCLE_STATE)]: () => BigInt(td.lifecycle),
+    [fieldKey(TdField.HKID)]: () => BigInt(td.hkid),
+    [fieldKey(TdField.PKG_CONFIG_BITMAP)]: () => BigInt(td.pkgConfigured),
+    [fieldKey(TdField.NUM_VCPUS)]: () => BigInt(td.numVcpus),
+    [fieldKey(TdField.NUM_ASSOC_VCPUS)]: () => BigInt(td.numAssocVcpus),
+    [fieldKey(TdField.OP_STATE)]: () => BigInt(td.opState),
+    [fieldKey(TdField.ATTRIBUTES)]: () => p?.attributes ?? 0n,
+    [fieldKey(TdField.XFAM)]: () => p?.xfam ?? 0n,
+    [fieldKey(TdField.MAX_VCPUS)]: () => BigInt(p?.maxVcpus ?? 0),
+    [fieldKey(TdField.GPAW)]: () => (p?.gpaw === 52 ? 1n : 0n),
+    [fieldKey(TdField.EPTP)]: () =>
+      td.sept ? BigInt(td.sept.rootPa) | (BigInt(td.sept.rootLevel) << 3n) | 6n : 0n,
+    [fieldKey(TdField.TSC_FREQUENCY)]: () => BigInt(p?.tscFrequency ?? 0),
+    [fieldKey(TdField.NOTIFY_ENABLES)]: () => td.notifyEnables,
+    [fieldKey(TdField.CONFIG_FLAGS)]: () => p?.configFlags ?? 0n,
+    [fieldKey(TdField.TD_CTLS)]: () => (td.pendingVeDisable ? 1n : 0n),
+    [fieldKey(TdField.TD_EPOCH)]: () => BigInt(td.epoch),
+  };
+  return v[key]?.();
+}
+
+/** Read a TD field as `who`. */
+export function readTdField(
+  td: TdControl,
+  fieldId: bigint,
+  who: MdAccessor,
+): { status: bigint; value: bigint } {
+  const key = fieldKey(fieldId);
+  const m = measurementFieldOf(key);
+  if (m) {
+    if (m.reg === "rtmr" && who === "host")
+      return { status: TdxStatus.METADATA_FIELD_NOT_READABLE, value: 0n };
+    const p = td.params;
+    const reg =
+      m.reg === "mrtd"
+        ? (td.mrtd?.value() ?? new Uint8Array(48))
+        : m.reg === "rtmr"
+          ? td.rtmr[m.index]!
+          : (p?.[m.reg] ?? new Uint8Array(48));
+    return { status: TdxStatus.SUCCESS, value: u64Of(reg, m.elem) };
+  }
+  const rule = TD_FIELD_RULES.get(key);
+  const raw = rawValue(td, key);
+  if (!rule || raw === undefined) return { status: TdxStatus.METADATA_FIELD_ID_INCORRECT, value: 0n };
+  const mask = rule.rd[who];
+  if (mask === 0n) return { status: TdxStatus.METADATA_FIELD_NOT_READABLE, value: 0n };
+  return { status: TdxStatus.SUCCESS, value: raw & mask };
+}
+
+/** Write a TD field as `who` with `wrMask`; returns the old value. */
+export function writeTdField(
+  td: TdControl,
+  fieldId: bigint,
+  value: bigint,
+  wrMask: bigint,
+  who: MdAccessor,
+): { status: bigint; old: bigint } {
+  const key = fieldKey(fieldId);
+  const rule = TD_FIELD_RULES.get(key);
+  const old = rawValue(td, key);
+  if (!rule || old === undefined) return { status: TdxStatus.METADATA_FIELD_ID_INCORRECT, old: 0n };
+  const allowed = rule.wr[who];
+  if (allowed === 0n || (wrMask & ~allowed & ALL) !== 0n) {
+    return { status: TdxStatus.METADATA_FIELD_NOT_WRITABLE, old: 0n };
+  }
+  const next = (old & ~wrMask) | (value & wrMask);
+  if (key === fieldKey(TdField.NOTIFY_ENABLES)) td.notifyEnables = next;
+  else if (key === fieldKey(TdField.TD_CTLS)) td.pendingVeDisable = (next & 1n) !== 0n;
+  return { status: TdxStatus.SUCCESS, old };
+}
