@@ -4,15 +4,15 @@
  * nesting), CMD_SYNC's MSI completion, and errors that stop the queue (ILL, ABT) recovered as
  * Linux recovers them.
  */
-import { Initiator, PhysicalMemory, Perm } from "@tdx/hw-cpu-seam";
+import { Initiator, Perm, PhysicalMemory } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
 import { BumpAllocator, hostTableMemory } from "./alloc";
 import { encodeCd } from "./cd";
-import { CError, Opcode, decodeCommand, encodeCommand } from "./commands";
+import { CError, decodeCommand, encodeCommand, Opcode } from "./commands";
 import { SmmuDriver } from "./driver";
 import { Gerror, Reg } from "./regs";
 import { SmmuV3 } from "./smmu";
-import { SteConfigKind, encodeSte } from "./ste";
+import { encodeSte, SteConfigKind } from "./ste";
 import { installNestedStream, installStage1Stream, makeRig, makeStage1, s1CdFields } from "./testing/rig";
 
 const VA = 0x1234_5000;
@@ -24,7 +24,17 @@ describe("command encoding", () => {
       { op: "CFGI_STE_RANGE", sid: 0x40, range: 5 },
       { op: "CFGI_ALL" },
       { op: "CFGI_CD", sid: 9, ssid: 0x7ff, leaf: false },
-      { op: "TLBI_NH_VA", vmid: 3, asid: 0x1234, addr: 0xfff_ffff_f000, leaf: true, tg: 1, num: 3, scale: 2, ttl: 3 },
+      {
+        op: "TLBI_NH_VA",
+        vmid: 3,
+        asid: 0x1234,
+        addr: 0xfff_ffff_f000,
+        leaf: true,
+        tg: 1,
+        num: 3,
+        scale: 2,
+        ttl: 3,
+      },
       { op: "TLBI_S2_IPA", vmid: 0xffff, addr: 0x8000_0000, leaf: false, tg: 0, num: 0, scale: 0, ttl: 0 },
       { op: "ATC_INV", sid: 5, ssid: 3, global: false, addr: 0x1000, size: 52 },
       { op: "PRI_RESP", sid: 5, ssid: 1, grpid: 0x1ff, resp: 2 },
@@ -85,7 +95,8 @@ describe("TLB invalidation", () => {
     installStage1Stream(rig, 1, a, { s2Vmid: 0 });
     installStage1Stream(rig, 2, b, { s2Vmid: 0 });
     const warm = () => {
-      for (const sid of [1, 2]) for (let i = 0; i < 4; i++) rig.smmu.translateAccess(sid, -1, VA + i * 0x1000, 1);
+      for (const sid of [1, 2])
+        for (let i = 0; i < 4; i++) rig.smmu.translateAccess(sid, -1, VA + i * 0x1000, 1);
     };
     const cached = (sid: number, i: number) => {
       rig.smmu.translateAccess(sid, -1, VA + i * 0x1000, 1);
@@ -159,7 +170,9 @@ describe("command queue errors", () => {
     const cons = rig.smmu.read32(Reg.CMDQ_CONS);
     expect(cons & 0xff).toBe(before & 0xff); // CONS stays on the failing command
     expect((cons >>> 24) & 0x7f).toBe(CError.ILL);
-    expect((rig.smmu.read32(Reg.GERROR) ^ rig.smmu.read32(Reg.GERRORN)) & Gerror.CMDQ_ERR).toBe(Gerror.CMDQ_ERR);
+    expect((rig.smmu.read32(Reg.GERROR) ^ rig.smmu.read32(Reg.GERRORN)) & Gerror.CMDQ_ERR).toBe(
+      Gerror.CMDQ_ERR,
+    );
     expect(rig.smmu.translate(dev, VA, Perm.Read).ok).toBe(true); // the TLBI behind it did not run
     expect(rig.driver.handleGerror()).toEqual({ active: Gerror.CMDQ_ERR, cerror: CError.ILL });
     expect(rig.smmu.read32(Reg.GERROR)).toBe(rig.smmu.read32(Reg.GERRORN));
@@ -176,7 +189,9 @@ describe("command queue errors", () => {
     ["PRI_RESP with Resp = 3", [Opcode.PRI_RESP, 0, 3 << 12, 0]],
   ] as const)("%s is ILL", (_, words) => {
     const rig = makeRig();
-    expect(rig.driver.submit([{ op: "RAW", words: [...words] as [number, number, number, number] }])).toMatchObject({
+    expect(
+      rig.driver.submit([{ op: "RAW", words: [...words] as [number, number, number, number] }]),
+    ).toMatchObject({
       ok: false,
       cerror: CError.ILL,
     });
@@ -186,7 +201,9 @@ describe("command queue errors", () => {
     const s2only = makeRig({ features: { s1p: false } });
     expect(s2only.driver.submit([{ op: "TLBI_NH_ALL", vmid: 1 }])).toMatchObject({ cerror: CError.ILL });
     const s1only = makeRig({ features: { s2p: false } });
-    expect(s1only.driver.submit([{ op: "TLBI_S2_IPA", vmid: 1, addr: 0 }])).toMatchObject({ cerror: CError.ILL });
+    expect(s1only.driver.submit([{ op: "TLBI_S2_IPA", vmid: 1, addr: 0 }])).toMatchObject({
+      cerror: CError.ILL,
+    });
     expect(s1only.driver.submit([{ op: "TLBI_S12_VMALL", vmid: 1 }])).toMatchObject({ cerror: CError.ILL });
   });
 
@@ -223,7 +240,9 @@ describe("CD validity under a live STE", () => {
     const cdAddr = rig.host.alloc(64, 64);
     rig.host.write(cdAddr, new Uint8Array(cd.buffer));
     rig.driver.installSte(1, encodeSte({ v: true, config: SteConfigKind.S1_TRANS, s1ContextPtr: cdAddr }));
-    expect(rig.smmu.translate({ sid: 1, pasid: -1 }, 0, Perm.Read)).toMatchObject({ fault: { name: "C_BAD_CD" } });
+    expect(rig.smmu.translate({ sid: 1, pasid: -1 }, 0, Perm.Read)).toMatchObject({
+      fault: { name: "C_BAD_CD" },
+    });
     expect(rig.driver.readEvents()).toMatchObject([{ name: "C_BAD_CD", sid: 1, ssv: false }]);
   });
 });

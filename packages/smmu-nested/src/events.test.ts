@@ -5,7 +5,7 @@
  */
 import { Initiator, Perm } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
-import { EventId, FaultClass, FaultInfo, decodeEvent, encodeEvent } from "./events";
+import { decodeEvent, EventId, encodeEvent, FaultClass, FaultInfo } from "./events";
 import { Cr0, Cr2, Gbpa, Q_OVERFLOW_FLAG, Reg } from "./regs";
 import { installStage1Stream, makeRig, makeStage1 } from "./testing/rig";
 
@@ -27,7 +27,19 @@ describe("event record", () => {
     expect(w[3]).toBe((1 << 1) | (0 << 3) | (1 << 7) | (1 << 8) | (1 << 12)); // PnU, RnW=0, S2, CLASS=TT, TTRnW
     expect([w[4], w[5]]).toEqual([0x12345678, 0x7fff]);
     expect([w[6], w[7]]).toEqual([0x45678000, 0x123]); // IPA[51:12]
-    expect(decodeEvent(w)).toMatchObject({ id: 0x13, name: "F_PERMISSION", sid: 0xabcd1234, ssid: 0x5a5a5, stag: 0xbeef, stall: true, pnu: true, rnw: false, s2: true, cls: FaultClass.TT, inputAddr: 0x7fff_1234_5678 });
+    expect(decodeEvent(w)).toMatchObject({
+      id: 0x13,
+      name: "F_PERMISSION",
+      sid: 0xabcd1234,
+      ssid: 0x5a5a5,
+      stag: 0xbeef,
+      stall: true,
+      pnu: true,
+      rnw: false,
+      s2: true,
+      cls: FaultClass.TT,
+      inputAddr: 0x7fff_1234_5678,
+    });
   });
 
   it("keeps fetch addresses to [51:3] and config events to their SubstreamID fields", () => {
@@ -93,12 +105,18 @@ describe("global bypass", () => {
   it("follows GBPA while SMMUEN = 0: bypass by default, abort once GBPA.ABORT is updated in", () => {
     const rig = makeRig();
     rig.smmu.write32(Reg.CR0, Cr0.CMDQEN | Cr0.EVENTQEN);
-    expect(rig.smmu.translate({ sid: 1, pasid: -1 }, 0x9000, Perm.Write)).toMatchObject({ ok: true, entry: { translatedAddr: 0x9000 } });
+    expect(rig.smmu.translate({ sid: 1, pasid: -1 }, 0x9000, Perm.Write)).toMatchObject({
+      ok: true,
+      entry: { translatedAddr: 0x9000 },
+    });
     rig.smmu.write32(Reg.GBPA, Gbpa.ABORT); // no UPDATE: ignored
     expect(rig.smmu.translate({ sid: 1, pasid: -1 }, 0x9000, Perm.Write).ok).toBe(true);
     rig.smmu.write32(Reg.GBPA, (Gbpa.ABORT | Gbpa.UPDATE) >>> 0);
     expect(rig.smmu.read32(Reg.GBPA)).toBe(Gbpa.ABORT);
-    expect(rig.smmu.translate({ sid: 1, pasid: -1 }, 0x9000, Perm.Write)).toMatchObject({ ok: false, fault: { name: "GBPA_ABORT" } });
+    expect(rig.smmu.translate({ sid: 1, pasid: -1 }, 0x9000, Perm.Write)).toMatchObject({
+      ok: false,
+      fault: { name: "GBPA_ABORT" },
+    });
     expect(rig.driver.readEvents()).toEqual([]);
   });
 });

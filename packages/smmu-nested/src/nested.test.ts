@@ -79,7 +79,13 @@ describe("nested translation", () => {
     it("stage-1 invalid descriptor: F_TRANSLATION, S2 = 0, InputAddr = VA", () => {
       const { rig } = setup();
       const ev = fault(rig, VA + 0x20_0000);
-      expect(ev).toMatchObject({ id: EventId.F_TRANSLATION, s2: false, inputAddr: VA + 0x20_0000, sid: DEV.sid, rnw: true });
+      expect(ev).toMatchObject({
+        id: EventId.F_TRANSLATION,
+        s2: false,
+        inputAddr: VA + 0x20_0000,
+        sid: DEV.sid,
+        rnw: true,
+      });
     });
 
     it("stage-2 fault on the CD fetch: S2 = 1, CLASS = CD, IPA = the CD's", () => {
@@ -104,7 +110,13 @@ describe("nested translation", () => {
       const { rig, n, dataIpa } = setup();
       n.s2.unmap(dataIpa, 12);
       const ev = fault(rig, VA + 0x44, true);
-      expect(ev).toMatchObject({ id: EventId.F_TRANSLATION, s2: true, cls: FaultClass.IN, inputAddr: VA + 0x44, rnw: false });
+      expect(ev).toMatchObject({
+        id: EventId.F_TRANSLATION,
+        s2: true,
+        cls: FaultClass.IN,
+        inputAddr: VA + 0x44,
+        rnw: false,
+      });
       expect(ev.addr2).toBe(dataIpa);
     });
 
@@ -116,7 +128,11 @@ describe("nested translation", () => {
       const b = n.guest.alloc(4096, 4096);
       n.s1.pt.map(VA + 0x2000, b, 12);
       n.s2.map(b, n.guest.ipaToPa(b), 12, { write: false }); // same page, stage 2 read-only
-      expect(fault(rig, VA + 0x2000, true)).toMatchObject({ id: EventId.F_PERMISSION, s2: true, cls: FaultClass.IN });
+      expect(fault(rig, VA + 0x2000, true)).toMatchObject({
+        id: EventId.F_PERMISSION,
+        s2: true,
+        cls: FaultClass.IN,
+      });
       expect(rig.smmu.translate(DEV, VA + 0x2000, Perm.Read).ok).toBe(true);
     });
 

@@ -16,13 +16,33 @@ describe("ID registers", () => {
   it("reports exactly the raw values it was built with", () => {
     const s = new SmmuV3(mem(), { idr: { idr0: 0x094c100f, idr1: 0x00e74010, idr3: 0x4, idr5: 0x55 } });
     expect([0, 4, 8, 12, 16, 20].map((o) => s.read32(o))).toEqual([0x094c100f, 0x00e74010, 0, 0x4, 0, 0x55]);
-    expect(s.features).toMatchObject({ s1p: true, s2p: true, asid16: true, vmid16: true, cd2l: true, stallModel: 1, gran4k: true, gran16k: false, gran64k: true, oasBits: 48, sidBits: 16 });
+    expect(s.features).toMatchObject({
+      s1p: true,
+      s2p: true,
+      asid16: true,
+      vmid16: true,
+      cd2l: true,
+      stallModel: 1,
+      gran4k: true,
+      gran16k: false,
+      gran64k: true,
+      oasBits: 48,
+      sidBits: 16,
+    });
   });
 
   it("encodes a feature configuration into the IDR fields", () => {
     const r = encodeIdRegisters({ s2p: false, ssidBits: 5, stallModel: 2, oas: 4, gran16k: false });
     const f = decodeFeatures(r);
-    expect(f).toMatchObject({ s1p: true, s2p: false, ssidBits: 5, stallModel: 2, oasBits: 44, gran16k: false, gran4k: true });
+    expect(f).toMatchObject({
+      s1p: true,
+      s2p: false,
+      ssidBits: 5,
+      stallModel: 2,
+      oasBits: 44,
+      gran16k: false,
+      gran4k: true,
+    });
     expect(() => encodeIdRegisters({ oas: 7 })).toThrow(TdxSimError);
   });
 });

@@ -39,7 +39,9 @@ describe("stall and resume", () => {
     // the software fix: map the missing page, then resume (no CMD_SYNC needed)
     const p1 = rig.host.alloc(4096, 4096);
     ctx.pt.map(VA + 0x1000, p1, 12);
-    expect(rig.driver.submit([{ op: "RESUME", sid: SID, stag: ev!.stag, action: ResumeAction.RETRY }], false)).toEqual({
+    expect(
+      rig.driver.submit([{ op: "RESUME", sid: SID, stag: ev!.stag, action: ResumeAction.RETRY }], false),
+    ).toEqual({
       ok: true,
     });
     expect(done).toHaveLength(1);
@@ -82,7 +84,10 @@ describe("stall and resume", () => {
 
   it("does not stall with S1STALLD = 1, with CD.S = 0, or for configuration errors", () => {
     const a = setup({ s: true }, { s1StallD: true });
-    expect(a.rig.smmu.dmaRead(DEV, VA, new Uint8Array(4))).toMatchObject({ ok: false, fault: { code: EventId.F_TRANSLATION } });
+    expect(a.rig.smmu.dmaRead(DEV, VA, new Uint8Array(4))).toMatchObject({
+      ok: false,
+      fault: { code: EventId.F_TRANSLATION },
+    });
     expect(a.rig.driver.readEvents()[0]).toMatchObject({ stall: false });
     const b = setup({ s: false });
     expect(b.rig.smmu.dmaRead(DEV, VA, new Uint8Array(4))).not.toHaveProperty("stalled", true);
@@ -107,7 +112,10 @@ describe("stall and resume", () => {
   it("terminates instead of stalling when the event queue cannot take the stall event", () => {
     const { rig } = setup();
     rig.smmu.write32(0x20, rig.smmu.read32(0x20) & ~0b100); // EVENTQEN off
-    expect(rig.smmu.dmaRead(DEV, VA, new Uint8Array(4))).toMatchObject({ ok: false, fault: { code: EventId.F_TRANSLATION } });
+    expect(rig.smmu.dmaRead(DEV, VA, new Uint8Array(4))).toMatchObject({
+      ok: false,
+      fault: { code: EventId.F_TRANSLATION },
+    });
     expect(rig.smmu.stalled()).toHaveLength(0);
   });
 

@@ -105,7 +105,12 @@ export function s2SteFields(pt: PageTable, vmid: number, extra: SteFields = {}):
  * A stage-2 table starting at the deepest level S2SL0 can encode that needs at most 16
  * concatenated tables (4 KiB: L2..L0; 16/64 KiB: L3..L1), unless `startLevel` is given.
  */
-export function makeStage2(space: TableMemory, g: GranuleLog2 = 12, inputBits = 48, startLevel?: number): PageTable {
+export function makeStage2(
+  space: TableMemory,
+  g: GranuleLog2 = 12,
+  inputBits = 48,
+  startLevel?: number,
+): PageTable {
   let start = startLevel;
   if (start === undefined) {
     const levels = g === 12 ? [2, 1, 0] : [3, 2, 1];
