@@ -10,7 +10,7 @@ export { PeFlag, Pgtt } from "./caches/pasid-cache";
 // --- caches and walks (building blocks) ---
 export { EntryKind, LEVEL_SIZE, Perm8, TranslationCache } from "./caches/translation-cache";
 // --- device-facing DMA ---
-export { VtdDmaPort } from "./dma/dma-port";
+export { type DmaPortUnit, VtdDmaPort } from "./dma/dma-port";
 export type { MsiSink, VtdMsi } from "./faults/events";
 // --- faults and events ---
 export {
@@ -22,6 +22,21 @@ export {
 } from "./faults/fault-recorder";
 export { type DeviceTlbSink, decodeAtsRange, type InvalidationCounts } from "./invalidation/cache-ops";
 export { computeLayout, type RegisterLayout } from "./registers/layout";
+// --- register-level script runner (tdx-sim vtd script) ---
+export {
+  MAX_SCRIPT_LEN,
+  parseOp,
+  parseScript,
+  SCRIPT_ADDRESS_LIMIT,
+  type ScriptOp,
+  VtdScriptError,
+} from "./script/script-ops";
+export {
+  runVtdScript,
+  type ScriptOutput,
+  type ScriptRunnerOptions,
+  VtdScriptRunner,
+} from "./script/script-runner";
 // --- capabilities, registers, descriptors, fault reasons (spec constants) ---
 export {
   composeCapabilities,
@@ -67,6 +82,7 @@ export {
 export type { TdxDmaOptions } from "./tdx/tdx-policy";
 export { Translation } from "./translate/translation";
 export type { VtdPolicy, VtdUnitOptions } from "./unit/options";
+export { checkRequest, type VtdRequest } from "./unit/request";
 // --- the unit ---
-export { checkRequest, type VtdRequest, type VtdTranslateOutcome, VtdUnit } from "./unit/vtd-unit";
+export { type VtdTranslateOutcome, VtdUnit } from "./unit/vtd-unit";
 export { LEGACY_SS_CODES, SCALABLE_SS_CODES, type SsCodes } from "./walk/second-stage";

@@ -22,12 +22,30 @@ import {
   type TranslateResult,
 } from "@tdx/hw-cpu-seam";
 import { Perm8 } from "../caches/translation-cache";
-import { AddressType, type VtdFault } from "../faults/fault-recorder";
+import { AddressType, type FaultRecorder, type VtdFault } from "../faults/fault-recorder";
 import { FaultReason } from "../spec/fault-reasons";
-import type { VtdUnit } from "../unit/vtd-unit";
-import { checkRequest } from "../unit/vtd-unit";
+import type { TdxDmaPolicy } from "../tdx/tdx-policy";
+import type { Translation } from "../translate/translation";
+import { checkRequest } from "../unit/request";
 
 const OK: DmaResult = Object.freeze({ ok: true });
+
+/** What the port needs of its unit (VtdUnit provides it). */
+export interface DmaPortUnit {
+  translateFast(
+    sid: number,
+    pasid: number,
+    addr: number,
+    write: boolean,
+    exec?: boolean,
+    priv?: boolean,
+  ): number;
+  readonly lastTranslation: Translation;
+  readonly lastFault: VtdFault | undefined;
+  readonly recorder: FaultRecorder;
+  readonly tdx: TdxDmaPolicy;
+  readonly onInterruptRequest: ((sid: number, address: number, data: Uint8Array) => void) | undefined;
+}
 
 export class VtdDmaPort implements DeviceDmaPort {
   private hpa = new Float64Array(16);
@@ -36,7 +54,7 @@ export class VtdDmaPort implements DeviceDmaPort {
   private irq = new Uint8Array(16);
 
   constructor(
-    private readonly unit: VtdUnit,
+    private readonly unit: DmaPortUnit,
     private readonly mem: PhysicalMemoryAccess,
   ) {}
 

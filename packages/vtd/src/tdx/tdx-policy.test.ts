@@ -47,8 +47,8 @@ describe("TDX: untrusted DMA and private memory", () => {
     const w = unit.port.dmaWrite(DEV, 0x1000_0000, new Uint8Array(64).fill(0xee));
     expect(w.ok).toBe(false);
     if (!w.ok) {
-      expect(w.fault.code).toBe(FaultReason.TdxPrivateKeyId);
-      expect(w.fault.name).toMatch(/MODEL-SPECIFIC/);
+      expect(w.fault?.code).toBe(FaultReason.TdxPrivateKeyId);
+      expect(w.fault?.name).toMatch(/MODEL-SPECIFIC/);
     }
     const r = unit.port.dmaRead(DEV, 0x1000_0000, new Uint8Array(16));
     expect(r.ok).toBe(false);
@@ -64,7 +64,7 @@ describe("TDX: untrusted DMA and private memory", () => {
     pt.map(0x2000_0000, TD_PAGE, 4096, { read: true, write: true }); // KeyID 0 alias of the TD page
     const w = unit.port.dmaWrite(DEV, 0x2000_0010, Uint8Array.of(1, 2, 3, 4));
     expect(w.ok).toBe(false);
-    if (!w.ok) expect(w.fault.code).toBe(FaultReason.TdxOwnedLines);
+    if (!w.ok) expect(w.fault?.code).toBe(FaultReason.TdxOwnedLines);
     expect(tdView(mem, priv, secret.length)).toEqual(secret);
     expect(mem.pageIntegrity(priv).ownedLines).toBe(64);
     const buf = new Uint8Array(secret.length).fill(0x77);
@@ -81,7 +81,7 @@ describe("TDX: untrusted DMA and private memory", () => {
     pt.map(0x1000_0000, priv, 4096, { read: true, write: true });
     const w = unit.port.dmaWrite(DEV, 0x1000_0000, new Uint8Array(8).fill(1));
     expect(w.ok).toBe(false);
-    if (!w.ok) expect(w.fault.code).toBe(FaultReason.MemoryError);
+    if (!w.ok) expect(w.fault?.code).toBe(FaultReason.MemoryError);
     expect(driver.pendingFaults()).toHaveLength(0);
     expect(tdView(mem, priv, secret.length)).toEqual(secret);
   });
@@ -96,6 +96,6 @@ describe("TDX: untrusted DMA and private memory", () => {
     expect(unit.port.dmaRead(DEV, shared + 0x3000_0000, new Uint8Array(1)).ok).toBe(true);
     const r = unit.port.dmaRead(DEV, 0x3000_0000, new Uint8Array(1));
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.fault.code).toBe(FaultReason.TdxInputNotShared);
+    if (!r.ok) expect(r.fault?.code).toBe(FaultReason.TdxInputNotShared);
   });
 });

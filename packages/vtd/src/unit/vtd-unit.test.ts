@@ -104,8 +104,8 @@ describe("VT-d unit: two devices in two domains", () => {
     const w1 = unit.port.dmaWrite(b, 0x1000_0008, Uint8Array.of(1, 2, 3));
     expect(w1.ok).toBe(false);
     if (r1.ok || w1.ok) return;
-    expect(r1.fault.code).toBe(0x06); // PTE read access is not set (not-present)
-    expect(w1.fault.code).toBe(0x05); // PTE write access is not set
+    expect(r1.fault?.code).toBe(0x06); // PTE read access is not set (not-present)
+    expect(w1.fault?.code).toBe(0x05); // PTE write access is not set
 
     // FRCD[0]: the read by 00:02.0; FRCD[1]: the write by 03:03.0.
     const fro = unit.layout.frcd;

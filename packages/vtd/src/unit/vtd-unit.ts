@@ -34,6 +34,7 @@ import { FirstStageWalker } from "../walk/first-stage";
 import { SecondStageWalker } from "../walk/second-stage";
 import { GlobalCommand } from "./gcmd";
 import type { VtdPolicy, VtdUnitOptions } from "./options";
+import { checkRequest, type VtdRequest } from "./request";
 import { UnitState } from "./state";
 
 const DEFAULT_POLICY: Omit<VtdPolicy, "negativeCaching"> = {
@@ -47,17 +48,6 @@ const DEFAULT_POLICY: Omit<VtdPolicy, "negativeCaching"> = {
   iotlb: { sets: 1024, ways: 4 },
   pagingStructureCache: { sets: 256, ways: 4 },
 };
-
-/** One request as the low-level API takes it. */
-export interface VtdRequest {
-  readonly sid: number;
-  /** PASID, or -1 / undefined for a request without PASID. */
-  readonly pasid?: number;
-  readonly write?: boolean;
-  readonly execute?: boolean;
-  readonly privileged?: boolean;
-  readonly addressType?: AddressType;
-}
 
 /** The outcome of `translateRequest`: a page-sized translation, an interrupt request, or a fault. */
 export type VtdTranslateOutcome =
@@ -383,28 +373,5 @@ export class VtdUnit {
       pasidFills: this.pasidCache.fills,
       tableReads: this.reader.reads,
     };
-  }
-}
-
-/** Validate a request's fields (misuse, not an architectural outcome). */
-export function checkRequest(req: VtdRequest, iova: number): void {
-  if (!Number.isInteger(req.sid) || req.sid < 0 || req.sid > 0xffff) {
-    throw new TdxSimError(
-      "E_VTD_REQUEST",
-      `source-id ${String(req.sid)} is invalid: it must be an integer in 0..0xffff`,
-    );
-  }
-  const pasid = req.pasid ?? -1;
-  if (!Number.isInteger(pasid) || pasid < -1 || pasid > 0xfffff) {
-    throw new TdxSimError(
-      "E_VTD_REQUEST",
-      `PASID ${String(pasid)} is invalid: it must be -1 (none) or an integer in 0..0xfffff`,
-    );
-  }
-  if (!Number.isSafeInteger(iova) || iova < 0 || iova >= 2 ** 52) {
-    throw new TdxSimError(
-      "E_VTD_REQUEST",
-      `address ${String(iova)} is invalid: it must be an integer in [0, 2^52)`,
-    );
   }
 }
