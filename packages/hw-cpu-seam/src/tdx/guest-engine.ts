@@ -297,7 +297,10 @@ export class VcpuEngine implements TdGuestContext {
   private *deliver(vector: number): GuestOp<void> {
     const h = this.handlers[vector];
     if (!h) yield* this.shutdown();
-    else yield* h(this, vector);
+    else {
+      const run = h(this, vector);
+      if (run) yield* run;
+    }
   }
 
   /** Triple fault: the vCPU stops for good; TDH.VP.ENTER returns TDX_NON_RECOVERABLE_VCPU. */

@@ -214,8 +214,9 @@ describe("TD entry and exit", () => {
     td.augPage(DATA_GPA);
     let ves = 0;
     td.loadGuestCode(function* (ctx) {
-      ctx.setExceptionHandler(ExceptionVector.VE, function* () {
+      ctx.setExceptionHandler(ExceptionVector.VE, () => {
         ves++;
+        return undefined;
       });
       expect(ctx.read(DATA_GPA, new Uint8Array(1))).toBe(GuestMem.Exit);
       yield* ctx.load(DATA_GPA, new Uint8Array(1));
@@ -238,8 +239,9 @@ describe("TD entry and exit", () => {
         vectors.push(v);
         yield* c.load(DATA_GPA + 0x1000, new Uint8Array(1)); // touches a pending page before VEINFO.GET
       });
-      ctx.setExceptionHandler(ExceptionVector.DF, function* (_c, v) {
+      ctx.setExceptionHandler(ExceptionVector.DF, (_c, v) => {
         vectors.push(v);
+        return undefined;
       });
       yield* ctx.load(DATA_GPA, new Uint8Array(1));
     });

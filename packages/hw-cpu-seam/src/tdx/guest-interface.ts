@@ -46,8 +46,12 @@ export const ExceptionVector = {
   VE: 20,
 } as const;
 
-/** A guest exception handler (an IDT entry); it returns like IRET. */
-export type ExceptionHandler = (ctx: TdGuestContext, vector: number) => GuestOp<void>;
+/**
+ * A guest exception handler (an IDT entry); it returns like IRET. A handler that may exit (it
+ * issues TDCALLs or routed accesses) is a generator; one that only touches registers and memory
+ * synchronously may be a plain function.
+ */
+export type ExceptionHandler = (ctx: TdGuestContext, vector: number) => GuestOp<void> | undefined;
 
 /** The vCPU's architectural registers as the guest sees them. */
 export interface GuestRegisters {
