@@ -8,6 +8,7 @@
  *   HPA operands: HKID below the private range), §2.1 (a 1 GiB block is usable once its PAMT
  *   is initialised: OPERAND_ADDR_RANGE_ERROR before)
  */
+import type { CpuComplex } from "../cpu/cpu-complex";
 import { TdxSimError } from "../errors";
 import type { PhysicalMemoryAccess } from "../memory/types";
 import {
@@ -60,12 +61,19 @@ export interface TdxModuleOptions {
 
 export interface TdxModuleConfig {
   readonly memory: PhysicalMemoryAccess;
-  /** Package number of each logical processor (LP i is in package lpPackages[i]); packages 0..n-1. */
-  readonly lpPackages: readonly number[];
+  /**
+   * The logical processors. When given, SEAMCALL is executed by the LP (VMX root -> SEAM root,
+   * SEAMRET back; VMfailInvalid/#UD/#GP come back as Linux's software statuses), TDH.VP.ENTER
+   * moves it to SEAM non-root while the guest runs, packages come from its topology and
+   * TDH.SYS.INIT reads IA32_MKTME_KEYID_PARTITIONING from its MSRs.
+   */
+  readonly cpus?: CpuComplex;
+  /** Package of each LP (LP i is in package lpPackages[i]); required without `cpus`. */
+  readonly lpPackages?: readonly number[];
   /** Convertible memory ranges as BIOS/MCHECK report them (at most 32, sorted). */
   readonly cmrs: readonly PhysRange[];
-  /** IA32_MKTME_KEYID_PARTITIONING (MSR 0x87): bits 31:0 MKTME KeyIDs, 63:32 TDX private KeyIDs. */
-  readonly keyIdPartitioning: bigint;
+  /** IA32_MKTME_KEYID_PARTITIONING (MSR 0x87) value; required without `cpus`. */
+  readonly keyIdPartitioning?: bigint;
   readonly mmio?: MmioPort;
   readonly options?: TdxModuleOptions;
 }
@@ -83,6 +91,7 @@ export interface CallCtx {
 }
 
 const NO_TD = { td: undefined, status: 0n } as const;
+const MSR_MKTME_KEYID_PARTITIONING = 0x87;
 
 export class TdxModuleCore {
   readonly sm: SeamMemory;
@@ -100,19 +109,37 @@ export class TdxModuleCore {
   readonly opt: Required<Omit<TdxModuleOptions, "teeTcb" | "cpusvn" | "reportMacKey">> &
     Pick<TdxModuleOptions, "teeTcb" | "cpusvn" | "reportMacKey">;
 
+  /** Package of each LP. */
+  readonly lpPackages: readonly number[];
+
   constructor(readonly cfg: TdxModuleConfig) {
-    if (cfg.lpPackages.length === 0 || cfg.lpPackages.some((p) => !Number.isInteger(p) || p < 0 || p >= 32)) {
-      throw new TdxSimError("E_TDX_CONFIG", "lpPackages must list at least one LP, each in a package 0..31");
+    const lpPackages = cfg.lpPackages ?? cfg.cpus?.lps.map((l) => l.packageId);
+    if (
+      !lpPackages ||
+      lpPackages.length === 0 ||
+      lpPackages.some((p) => !Number.isInteger(p) || p < 0 || p >= 32)
+    ) {
+      throw new TdxSimError(
+        "E_TDX_CONFIG",
+        "give `cpus` or `lpPackages` listing at least one LP, each in a package 0..31",
+      );
     }
+    if (cfg.keyIdPartitioning === undefined && !cfg.cpus) {
+      throw new TdxSimError(
+        "E_TDX_CONFIG",
+        "give `cpus` or the IA32_MKTME_KEYID_PARTITIONING value `keyIdPartitioning`",
+      );
+    }
+    this.lpPackages = lpPackages;
     if (cfg.cmrs.length > 32) throw new TdxSimError("E_TDX_CONFIG", "at most 32 CMRs are allowed (MAX_CMR)");
     this.sm = new SeamMemory(cfg.memory);
     this.paLimit = this.sm.layout.keyUnit;
     this.pamt = new Pamt(this.sm);
-    this.packageCount = Math.max(...cfg.lpPackages) + 1;
+    this.packageCount = Math.max(...lpPackages) + 1;
     this.wbProgress = new Array<number>(this.packageCount).fill(0);
     this.sys = {
       state: SysState.SYSINIT_PENDING,
-      lpInit: new Uint8Array(cfg.lpPackages.length),
+      lpInit: new Uint8Array(lpPackages.length),
       numInitLps: 0,
       pkgKeyConfigured: new Uint8Array(this.packageCount),
       globalHkid: 0,
@@ -132,6 +159,11 @@ export class TdxModuleCore {
       cpusvn: o.cpusvn,
       reportMacKey: o.reportMacKey,
     };
+  }
+
+  /** IA32_MKTME_KEYID_PARTITIONING as LP `lp` reads it (the configured value without CPUs). */
+  keyIdPartitioning(lp: number): bigint {
+    return this.cfg.keyIdPartitioning ?? this.cfg.cpus!.lp(lp).msrs.peek(MSR_MKTME_KEYID_PARTITIONING);
   }
 
   isPrivateHkid(hkid: number): boolean {

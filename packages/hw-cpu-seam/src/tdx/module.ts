@@ -10,6 +10,7 @@
  * @spec shared/reference/tdx-module.md §0.1 (SEAMCALL convention, versions), §2.1 (dispatcher
  *   gating), §11 item 2; intel/tdx-module src/vmm_dispatcher/tdx_vmm_dispatcher.c
  */
+import { seamcallSwStatus } from "../cpu/logical-processor";
 import { TdxSimError } from "../errors";
 import type { CallCtx, TdxModuleConfig } from "./core";
 import { TdxModuleCore } from "./core";
@@ -116,14 +117,34 @@ export class TdxModule {
    */
   seamcall(lp: number, regs: GprFile): bigint {
     const m = this.core;
-    if (!Number.isInteger(lp) || lp < 0 || lp >= m.cfg.lpPackages.length) {
+    if (!Number.isInteger(lp) || lp < 0 || lp >= m.lpPackages.length) {
       throw new TdxSimError(
         "E_BAD_LP",
-        `LP ${lp} does not exist: the platform has LPs 0..${m.cfg.lpPackages.length - 1}`,
+        `LP ${lp} does not exist: the platform has LPs 0..${m.lpPackages.length - 1}`,
       );
     }
     if (regs.length !== 16) throw new TdxSimError("E_BAD_REGS", "a GPR file has exactly 16 registers");
-    const status = this.dispatch(lp, regs);
+    const cpu = m.cfg.cpus?.lp(lp);
+    if (cpu) {
+      const o = cpu.seamcall();
+      if (o.kind === "vm-exit") {
+        throw new TdxSimError(
+          "E_SEAMCALL_IN_VM",
+          `LP ${lp} is running a VM: its SEAMCALL exits to that VM's host`,
+        );
+      }
+      if (o.kind !== "ok") {
+        const sw = seamcallSwStatus(o)!;
+        regs[Gpr.RAX] = sw;
+        return sw;
+      }
+    }
+    let status: bigint;
+    try {
+      status = this.dispatch(lp, regs);
+    } finally {
+      cpu?.seamret();
+    }
     regs[Gpr.RAX] = status;
     return status;
   }
@@ -141,7 +162,7 @@ export class TdxModule {
     if (m.sys.state !== SS.SYS_READY && !LEAVES_BEFORE_SYS_READY.has(leaf)) return TdxStatus.SYS_NOT_READY;
     this.inp.set(regs);
     for (const r of OUTPUT_REGS) regs[r] = 0n;
-    return handler(m, { lp, pkg: m.cfg.lpPackages[lp]!, leaf, version, in: this.inp, out: regs });
+    return handler(m, { lp, pkg: m.lpPackages[lp]!, leaf, version, in: this.inp, out: regs });
   }
 
   /**

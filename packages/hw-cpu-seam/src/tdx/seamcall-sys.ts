@@ -36,7 +36,7 @@ const VERSION = { major: 1, minor: 5, update: 1 } as const;
 export function sysInit(m: TdxModuleCore, c: CallCtx): bigint {
   if (m.sys.state !== SysState.SYSINIT_PENDING) return TdxStatus.SYS_INIT_NOT_PENDING;
   if (c.in[Gpr.RCX] !== 0n) return withOperand(TdxStatus.OPERAND_INVALID, OperandId.RCX);
-  const msr = m.cfg.keyIdPartitioning;
+  const msr = m.keyIdPartitioning(c.lp);
   const numMktme = Number(msr & 0xffffffffn);
   const numTdx = Number((msr >> 32n) & 0xffffffffn);
   const last = numMktme + numTdx;

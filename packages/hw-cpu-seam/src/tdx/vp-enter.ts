@@ -58,10 +58,13 @@ export function vpEnter(m: TdxModuleCore, c: CallCtx): bigint {
   v.entryEpoch = td.epoch;
   td.refcount[slot] = td.refcount[slot]! + 1;
   v.state = VcpuState.ACTIVE;
+  const cpu = m.cfg.cpus?.lp(c.lp);
+  cpu?.vmEnter();
   let done = false;
   try {
     done = v.program.next().done === true;
   } finally {
+    if (cpu?.mode === "seam-non-root") cpu.vmExit();
     td.refcount[slot] = td.refcount[slot]! - 1;
     v.state = VcpuState.READY;
   }
