@@ -9,6 +9,7 @@ export const PACKAGE_NAME = "@tdx/vtd" as const;
 export { PeFlag, Pgtt } from "./caches/pasid-cache";
 // --- caches and walks (building blocks) ---
 export { EntryKind, LEVEL_SIZE, Perm8, TranslationCache } from "./caches/translation-cache";
+export { type AtsResult, type AtsUnit, DeviceTlb } from "./dma/device-tlb";
 // --- device-facing DMA ---
 export { type DmaPortUnit, VtdDmaPort } from "./dma/dma-port";
 export type { MsiSink, VtdMsi } from "./faults/events";

@@ -53,6 +53,11 @@ export interface FaultInput {
   readonly addressType: AddressType;
   /** FPD of the structure that governed the request (context, PASID directory or PASID entry). */
   readonly fpd: boolean;
+  /**
+   * The condition is reported to the device in its translation completion instead of being
+   * logged (a translation request meeting a not-present or permission condition). [unverified]
+   */
+  readonly completionOnly?: boolean;
 }
 
 /**
@@ -126,7 +131,7 @@ export class FaultRecorder {
     const pageLo = page >>> 0;
     const pageHi = Math.floor(page / 4294967296) >>> 0;
     const fsts = this.regs.raw32(Reg.FSTS);
-    if (!isLoggedReason(f.code)) {
+    if (!isLoggedReason(f.code) || f.completionOnly === true) {
       disposition = "not-logged";
     } else if (f.fpd && isQualifiedFault(f.code)) {
       disposition = "suppressed";

@@ -19,3 +19,5 @@ export {
   SecondStagePageTable,
   writeQword,
 } from "./tables";
+// --- VT-d contract suite ---
+export { describeVtdContract, type VtdFactory, type VtdUnderTest } from "./vtd-contract";

@@ -90,6 +90,7 @@ export class Translator {
   ): number {
     this.stats.faults++;
     this.lastFault = this.p.recorder.report({
+      completionOnly: at === AddressType.TranslationRequest && COMPLETION_CODES[code] === 1,
       code,
       sid,
       pasid: reqPasid,
@@ -449,6 +450,13 @@ export class Translator {
     return 0;
   }
 }
+
+/**
+ * Conditions a translation request (ATS) reports in its completion (R=W=0) rather than as a
+ * logged fault: not-present and permission conditions. [unverified: VT-d spec ATS chapter]
+ */
+const COMPLETION_CODES = new Uint8Array(256);
+for (const c of [0x05, 0x06, 0x71, 0x79, 0x81, 0x82, 0x85, 0x86]) COMPLETION_CODES[c] = 1;
 
 /** Whether [base, base+size) overlaps 0xFEE0_0000-0xFEEF_FFFF. @spec reference/vtd.md §2.5 step 9 */
 export function overlapsInterruptWindow(base: number, size: number): boolean {
