@@ -118,7 +118,55 @@ export {
   sixPercentOf,
 } from "./swiotlb/sizing";
 export { Swiotlb, type SwiotlbOptions, swiotlbMaxMappingSize } from "./swiotlb/swiotlb";
-
+// --- TDX guest: init, #VE and MMIO emulation, conversions, acceptance, unaccepted memory ---
+export {
+  ACCEPT_LEVEL_BYTES,
+  AcceptLevel,
+  Errno,
+  ExitReason,
+  TDCS_CONFIG_FLEXIBLE_PENDING_VE,
+  TDVMCALL_EXPOSE_REGS_MASK,
+  TDX_CPUID_LEAF_ID,
+  TDX_IDENT,
+  TdAttr,
+  TdCtls,
+  TdcsField,
+  TdVmCallFn,
+  TdVmCallStatus,
+} from "./tdx-guest/abi";
+export { tdxAcceptMemory, tryAcceptOne } from "./tdx-guest/accept";
+export {
+  InlineTdxEncryptionOps,
+  runWithoutExit,
+  setMemoryDecrypted,
+  setMemoryEncrypted,
+  tdxEncStatusChanged,
+} from "./tdx-guest/conversion";
+export {
+  type MmioRegisterModel,
+  type PortIoMaskModel,
+  TdxGuest,
+  type TdxGuestInfo,
+  type TdxGuestOptions,
+  type TdxGuestStats,
+  type VeReduction,
+} from "./tdx-guest/guest";
+export { type CpuidFn, isTdxGuest, type TdxInitResult, tdxEarlyInit } from "./tdx-guest/init";
+export { LazyAcceptZone, MAX_ORDER_NR_PAGES } from "./tdx-guest/lazy-accept";
+export { MAP_GPA_MAX_RETRIES_PER_PAGE, type MapGpaResult, tdxMapGpa } from "./tdx-guest/map-gpa";
+export { immediateAsLinuxPasses, MmioEmulator } from "./tdx-guest/mmio";
+export { mmioRegisterSlot, mmioWriteBack, mmioWriteValue } from "./tdx-guest/mmio-registers";
+export { decodeIoQualification, type IoQualification, portIoMask } from "./tdx-guest/port-io";
+export type { GuestOp, TdCpu, TdCpuRegisters, TdExceptionHandler, TdExitSignal } from "./tdx-guest/td-cpu";
+export {
+  UNACCEPTED_UNIT_SIZE,
+  UnacceptedMemory,
+  type UnacceptedTableConfig,
+} from "./tdx-guest/unaccepted-memory";
+export { fatalErrorMessage, TdxVcpu } from "./tdx-guest/vcpu";
+export { TdxVeHandler, type VeOutcome } from "./tdx-guest/ve-dispatch";
+export type { VeInfo } from "./tdx-guest/ve-info";
+export type { PtRegs, VeFailureReason, VeResult } from "./tdx-guest/ve-result";
 // --- traces: the reference format, replay, ftrace captures ---
 export {
   formatResult,

@@ -13,12 +13,13 @@
  *   arch/x86/include/asm/page_types.h (MAX_PAGE_ORDER 10 on x86-64)
  */
 import { TdxSimError } from "@tdx/hw-cpu-seam";
+import { MAX_PAGE_ORDER } from "../swiotlb/constants";
 import { PAGE_SIZE } from "./abi";
 import type { GuestOp } from "./td-cpu";
 import type { UnacceptedMemory } from "./unaccepted-memory";
 import type { TdxVcpu } from "./vcpu";
 
-export const MAX_PAGE_ORDER = 10;
+/** Pages in a MAX_PAGE_ORDER block (1024: 4 MiB). */
 export const MAX_ORDER_NR_PAGES = 1 << MAX_PAGE_ORDER;
 const BLOCK_BYTES = MAX_ORDER_NR_PAGES * PAGE_SIZE;
 

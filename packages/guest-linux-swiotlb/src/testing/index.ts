@@ -2,6 +2,15 @@
  * @tdx/guest-linux-swiotlb/testing: the contract suites of this layer, runnable against another implementation.
  */
 // --- bounce-buffer policy contract (SWIOTLB and alternatives) ---
+
+// --- TDX guest: a scripted TD vCPU and host for testing guest code without a TDX module ---
+export {
+  ScriptedTd,
+  type ScriptedTdOptions,
+  type ScriptedVe,
+  type ScriptedVmm,
+  type TdcallRecord,
+} from "../tdx-guest/scripted-td";
 export {
   type BouncePolicyContractOptions,
   type BouncePolicyHarness,
