@@ -125,7 +125,123 @@ export {
   MemStatus,
   type PhysicalMemoryAccess,
 } from "./memory/types";
-
+// --- TDX module (SEAMCALL / TDCALL) ---
+export { TDCS_PAGES, TDVPS_PAGES } from "./tdx/control";
+export type { MmioPort, TdxModuleConfig, TdxModuleOptions } from "./tdx/core";
+export {
+  LINUX_VMCALL_MASK,
+  TdVmcall,
+  TdVmcallStatus,
+  tdcallLeaf,
+  tdgMemPageAccept,
+  tdgMrReport,
+  tdgMrRtmrExtend,
+  tdgVeInfoGet,
+  tdgVmRd,
+  tdgVpInfo,
+  tdgVpVmcall,
+  type VeInfoRegs,
+  type VmcallResult,
+  type VpInfo,
+} from "./tdx/guest-calls";
+export {
+  type AccessOutcome,
+  type ExceptionHandler,
+  ExceptionVector,
+  GuestMem,
+  type GuestOp,
+  type GuestProgram,
+  type GuestRegisters,
+  type TdExitSignal,
+  type TdGuestContext,
+} from "./tdx/guest-interface";
+export {
+  decodeLeafRax,
+  leafRax,
+  SEAMCALL_MAX_VERSION,
+  SeamcallLeaf,
+  seamcallLeafName,
+  TdcallLeaf,
+  tdcallLeafName,
+} from "./tdx/leaves";
+export {
+  buildTdReport,
+  encodeTdInfo,
+  MR_EXTEND_CHUNK,
+  MrtdAccumulator,
+  measurementRecord,
+  type ReportInputs,
+  rtmrExtend,
+  type TdInfoFields,
+  type TeeTcbInfo,
+} from "./tdx/measurement";
+export { fieldKey, SysField, TdField, VpField } from "./tdx/metadata";
+export { type TdSnapshot, TdxModule } from "./tdx/module";
+export { Gpr, type GprFile, type GprValues, gprFileOf, newGprFile } from "./tdx/regs";
+export { publicSeptState, SeptState } from "./tdx/sept-entry";
+export { EPT_PS, EPT_R, EPT_SVE_HI, EPT_W, EPT_X, SharedEptWriter } from "./tdx/shared-ept";
+export {
+  KotState,
+  LEVEL_BYTES,
+  leafAllowedInOpState,
+  OpState,
+  PageLevel,
+  PageType,
+  SysState,
+  TdLifecycle,
+  VcpuState,
+} from "./tdx/states";
+export {
+  describeStatus,
+  isError,
+  isFatal,
+  isNonRecoverable,
+  isStatus,
+  OperandId,
+  SeamcallInstructionFailure,
+  statusBase,
+  statusClass,
+  statusDetailsL2,
+  statusName,
+  withMultipleInfo,
+  withOperand,
+} from "./tdx/status";
+export { TdxStatus, type TdxStatusName } from "./tdx/status-codes";
+export {
+  acceptEeqInfo,
+  decodeVpEnter,
+  EeqType,
+  EptQual,
+  type TdExit,
+  VmxExitReason,
+  type VpEnterOutcome,
+} from "./tdx/td-exit";
+export {
+  ATTRIBUTES_FIXED0,
+  ATTRIBUTES_FIXED1,
+  ConfigFlags,
+  encodeTdParams,
+  eptpControlsFor,
+  TD_PARAMS_SIZE,
+  TdAttributes,
+  type TdParams,
+  XFAM_FIXED0,
+  XFAM_FIXED1,
+} from "./tdx/td-params";
+export {
+  decodeTdmrInfo,
+  encodeTdmrInfo,
+  MAX_RESERVED_PER_TDMR,
+  MAX_TDMRS,
+  PAMT_ENTRY_SIZE,
+  type PhysRange,
+  pamtSizes,
+  type ReservedArea,
+  TDMR_INFO_ALIGNMENT,
+  TDMR_INFO_SIZE,
+  type TdmrInfo,
+  validateTdmrList,
+} from "./tdx/tdmr";
 // --- x86 MMIO instruction decoding ---
 export { MAX_INSN_LENGTH } from "./x86/cursor";
 export { decodeMmioInstruction } from "./x86/decoder";
@@ -157,5 +273,3 @@ export {
   type SegmentOverride,
   type UnsupportedReason,
 } from "./x86/types";
-
-// --- TDX module (SEAMCALL / TDCALL) ---

@@ -14,3 +14,13 @@ export {
   seededRandom,
 } from "./memory-contract";
 // --- TDX module ABI contract ---
+export {
+  type CallResult,
+  describeTdxContract,
+  makeSimTdxPlatform,
+  type SimTdxPlatform,
+  type SimTdxPlatformOptions,
+  TdHandle,
+  TdxHostDriver,
+  type TdxPlatformUnderTest,
+} from "./tdx-contract";
