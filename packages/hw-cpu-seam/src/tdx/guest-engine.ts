@@ -15,6 +15,7 @@ import { TdxSimError } from "../errors";
 import { Initiator, MemStatus } from "../memory/types";
 import { TD_EXIT_SIGNAL, type TdControl, type VcpuControl } from "./control";
 import type { TdxModuleCore } from "./core";
+import type { GuestCpu } from "./guest-cpu";
 import {
   type AccessOutcome,
   type ExceptionHandler,
@@ -39,7 +40,7 @@ const TLB_SIZE = 64;
 const NEED_R = 1;
 const NEED_W = 2;
 
-export class VcpuEngine implements TdGuestContext {
+export class VcpuEngine implements TdGuestContext, GuestCpu {
   readonly regs: GuestRegisters;
   readonly sept: SecureEpt;
   private readonly handlers: (ExceptionHandler | undefined)[] = [];

@@ -10,7 +10,7 @@
  *   tdg_mr_rtmr_extend.c,tdg_mr_report.c,tdg_vm_rd_wr.c}
  */
 import { Initiator, MemStatus } from "../memory/types";
-import type { VcpuEngine } from "./guest-engine";
+import type { GuestCpu } from "./guest-cpu";
 import { TdcallLeaf } from "./leaves";
 import { buildTdReport, encodeTdInfo, rtmrExtend } from "./measurement";
 import { Gpr } from "./regs";
@@ -34,7 +34,7 @@ export const NEEDS_TD_EXIT: unique symbol = Symbol("needs TD exit");
 
 const DEFAULT_MAC_KEY = new TextEncoder().encode("tdx-sim simulated SEAMREPORT key");
 
-export function runTdcallLeaf(e: VcpuEngine, leaf: number, version: number): bigint | typeof NEEDS_TD_EXIT {
+export function runTdcallLeaf(e: GuestCpu, leaf: number, version: number): bigint | typeof NEEDS_TD_EXIT {
   if (version !== 0) return withOperand(TdxStatus.OPERAND_INVALID, OperandId.RAX);
   switch (leaf) {
     case TdcallLeaf.VP_INFO:
@@ -57,7 +57,7 @@ export function runTdcallLeaf(e: VcpuEngine, leaf: number, version: number): big
 }
 
 /** TDG.VP.INFO: RCX = GPAW, RDX = ATTRIBUTES, R8 = NUM_VCPUS | MAX_VCPUS << 32, R9 = index, R10 = 1 (SYS_RD). */
-function vpInfo(e: VcpuEngine): bigint {
+function vpInfo(e: GuestCpu): bigint {
   const g = e.regs.gpr;
   const p = e.td.params!;
   g[Gpr.RCX] = BigInt(p.gpaw);
@@ -70,7 +70,7 @@ function vpInfo(e: VcpuEngine): bigint {
 }
 
 /** TDG.VP.VEINFO.GET: RCX reason, RDX qualification, R8 GLA, R9 GPA, R10 length | info << 32; clears VALID. */
-function veInfoGet(e: VcpuEngine): bigint {
+function veInfoGet(e: GuestCpu): bigint {
   const ve = e.vcpu.veInfo;
   if (!ve.valid) return TdxStatus.NO_VALID_VE_INFO;
   const g = e.regs.gpr;
@@ -84,7 +84,7 @@ function veInfoGet(e: VcpuEngine): bigint {
 }
 
 /** TDG.MEM.PAGE.ACCEPT: RCX = GPA | level (0 = 4K, 1 = 2M, 2 = 1G if enabled). */
-function accept(e: VcpuEngine): bigint | typeof NEEDS_TD_EXIT {
+function accept(e: GuestCpu): bigint | typeof NEEDS_TD_EXIT {
   const rcx = e.regs.gpr[Gpr.RCX]!;
   const level = Number(rcx & 7n);
   const gpa = Number(rcx & 0x000ffffffffff000n);
@@ -135,7 +135,7 @@ function accept(e: VcpuEngine): bigint | typeof NEEDS_TD_EXIT {
 }
 
 /** Read `len` bytes the guest passes by private GPA (must be mapped); undefined if not. */
-function readGuest(e: VcpuEngine, gpa: number, len: number): Uint8Array | undefined {
+function readGuest(e: GuestCpu, gpa: number, len: number): Uint8Array | undefined {
   const hpa = e.privateHpa(gpa, false);
   if (hpa < 0 || (gpa % 4096) + len > 4096) return undefined;
   const b = new Uint8Array(len);
@@ -143,7 +143,7 @@ function readGuest(e: VcpuEngine, gpa: number, len: number): Uint8Array | undefi
 }
 
 /** TDG.MR.RTMR.EXTEND: RCX = GPA of 48 bytes (64-B aligned), RDX = RTMR index 0..3. */
-function rtmrExtendLeaf(e: VcpuEngine): bigint {
+function rtmrExtendLeaf(e: GuestCpu): bigint {
   const g = e.regs.gpr;
   const gpa = Number(g[Gpr.RCX]!);
   const idx = g[Gpr.RDX]!;
@@ -156,7 +156,7 @@ function rtmrExtendLeaf(e: VcpuEngine): bigint {
 }
 
 /** TDG.MR.REPORT: RCX = TDREPORT GPA (1024-B aligned), RDX = REPORTDATA GPA (64-B aligned), R8 = 0. */
-function report(e: VcpuEngine): bigint {
+function report(e: GuestCpu): bigint {
   const g = e.regs.gpr;
   const outGpa = Number(g[Gpr.RCX]!);
   const dataGpa = Number(g[Gpr.RDX]!);
@@ -198,7 +198,7 @@ function report(e: VcpuEngine): bigint {
 }
 
 /** TDG.VM.RD: RCX = VM index (0), RDX = field id -> R8 = value, RDX = next id (-1). */
-function vmRd(e: VcpuEngine): bigint {
+function vmRd(e: GuestCpu): bigint {
   const g = e.regs.gpr;
   if (g[Gpr.RCX] !== 0n) return withOperand(TdxStatus.OPERAND_INVALID, OperandId.RCX);
   const r = readTdField(e.td, g[Gpr.RDX]!, "guest");
@@ -209,7 +209,7 @@ function vmRd(e: VcpuEngine): bigint {
 }
 
 /** TDG.VM.WR: RCX = VM index (0), RDX = field id, R8 = value, R9 = mask -> R8 = old value. */
-function vmWr(e: VcpuEngine): bigint {
+function vmWr(e: GuestCpu): bigint {
   const g = e.regs.gpr;
   if (g[Gpr.RCX] !== 0n) return withOperand(TdxStatus.OPERAND_INVALID, OperandId.RCX);
   const r = writeTdField(e.td, g[Gpr.RDX]!, g[Gpr.R8]!, g[Gpr.R9]!, "guest");
