@@ -120,19 +120,13 @@ export {
 export { Swiotlb, type SwiotlbOptions, swiotlbMaxMappingSize } from "./swiotlb/swiotlb";
 // --- TDX guest: init, #VE and MMIO emulation, conversions, acceptance, unaccepted memory ---
 export {
-  ACCEPT_LEVEL_BYTES,
-  AcceptLevel,
   Errno,
-  ExitReason,
   TDCS_CONFIG_FLEXIBLE_PENDING_VE,
   TDVMCALL_EXPOSE_REGS_MASK,
-  TDX_CPUID_LEAF_ID,
+  TDX_HYPERCALL_STANDARD,
   TDX_IDENT,
-  TdAttr,
   TdCtls,
   TdcsField,
-  TdVmCallFn,
-  TdVmCallStatus,
 } from "./tdx-guest/abi";
 export { tdxAcceptMemory, tryAcceptOne } from "./tdx-guest/accept";
 export {
@@ -157,7 +151,7 @@ export { MAP_GPA_MAX_RETRIES_PER_PAGE, type MapGpaResult, tdxMapGpa } from "./td
 export { immediateAsLinuxPasses, MmioEmulator } from "./tdx-guest/mmio";
 export { mmioRegisterSlot, mmioWriteBack, mmioWriteValue } from "./tdx-guest/mmio-registers";
 export { decodeIoQualification, type IoQualification, portIoMask } from "./tdx-guest/port-io";
-export type { GuestOp, TdCpu, TdCpuRegisters, TdExceptionHandler, TdExitSignal } from "./tdx-guest/td-cpu";
+export type { TdCpu, TdCpuRegisters, TdExceptionHandler } from "./tdx-guest/td-cpu";
 export {
   UNACCEPTED_UNIT_SIZE,
   UnacceptedMemory,

@@ -1,8 +1,8 @@
+import { Gpr, TdcallLeaf } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
 import { tdxAcceptMemory } from "./accept";
 import { TdxGuest } from "./guest";
 import { ScriptedTd } from "./scripted-td";
-import { Gpr, TdcallLeaf } from "./td-cpu";
 import { TdxVcpu } from "./vcpu";
 
 const K4 = 0x1000;

@@ -8,13 +8,12 @@
  *   §4.1 (RCX = GPA | level), §6.3 (ACCEPT outcomes); torvalds/linux arch/x86/coco/tdx/
  *   tdx-shared.c try_accept_one(), tdx_accept_memory()
  */
-import { ACCEPT_LEVEL_BYTES, AcceptLevel } from "./abi";
-import { Gpr, type GuestOp, TdcallLeaf } from "./td-cpu";
+import { Gpr, type GuestOp, LEVEL_BYTES, PageLevel, TdcallLeaf } from "@tdx/hw-cpu-seam";
 import type { TdxVcpu } from "./vcpu";
 
 /** try_accept_one(): bytes accepted at `level`, 0 if not tried or refused. */
-export function* tryAcceptOne(v: TdxVcpu, start: number, len: number, level: AcceptLevel): GuestOp<number> {
-  const size = ACCEPT_LEVEL_BYTES[level];
+export function* tryAcceptOne(v: TdxVcpu, start: number, len: number, level: PageLevel): GuestOp<number> {
+  const size = LEVEL_BYTES[level]!;
   if (start % size !== 0 || len < size) return 0;
   const args = v.args;
   args.fill(0n);
@@ -31,9 +30,9 @@ export function* tryAcceptOne(v: TdxVcpu, start: number, len: number, level: Acc
 export function* tdxAcceptMemory(v: TdxVcpu, start: number, end: number): GuestOp<boolean> {
   while (start < end) {
     const len = end - start;
-    let done = yield* tryAcceptOne(v, start, len, AcceptLevel.L1G);
-    if (!done) done = yield* tryAcceptOne(v, start, len, AcceptLevel.L2M);
-    if (!done) done = yield* tryAcceptOne(v, start, len, AcceptLevel.L4K);
+    let done = yield* tryAcceptOne(v, start, len, PageLevel.L1G);
+    if (!done) done = yield* tryAcceptOne(v, start, len, PageLevel.L2M);
+    if (!done) done = yield* tryAcceptOne(v, start, len, PageLevel.L4K);
     if (!done) return false;
     start += done;
   }

@@ -1,10 +1,9 @@
+import { Gpr, TdcallLeaf, TdVmcall, TdVmcallStatus } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
 import { RecordingEncryptionOps } from "../memory/conversion";
-import { TdVmCallFn, TdVmCallStatus } from "./abi";
 import { InlineTdxEncryptionOps, setMemoryDecrypted, setMemoryEncrypted } from "./conversion";
 import { TdxGuest } from "./guest";
 import { ScriptedTd } from "./scripted-td";
-import { Gpr, TdcallLeaf } from "./td-cpu";
 import { TdxVcpu } from "./vcpu";
 
 const SHARED = 2 ** 51;
@@ -22,7 +21,7 @@ describe("set_memory_decrypted / set_memory_encrypted", () => {
     const { td, guest, v } = setup();
     const r = td.run(setMemoryDecrypted(v, 0x8000000, 16));
     expect(r).toEqual({ done: true, value: 0 });
-    const calls = td.vmcalls(TdVmCallFn.MAP_GPA);
+    const calls = td.vmcalls(TdVmcall.MAP_GPA);
     expect(calls.map((c) => [c.regs[Gpr.R12], c.regs[Gpr.R13]])).toEqual([
       [BigInt(SHARED + 0x8000000), 0x10000n],
     ]);
@@ -46,7 +45,7 @@ describe("set_memory_decrypted / set_memory_encrypted", () => {
   it("a failed MapGPA or acceptance is -EIO with the CPA WARN, and nr_shared is unchanged", () => {
     const a = setup();
     a.td.vmm = (r) => {
-      r[Gpr.R10] = TdVmCallStatus.RETRY;
+      r[Gpr.R10] = TdVmcallStatus.RETRY;
       r[Gpr.R11] = BigInt(SHARED + 0x8000000);
     };
     expect(a.td.run(setMemoryDecrypted(a.v, 0x8000000, 1))).toEqual({ done: true, value: -5 });
@@ -62,7 +61,7 @@ describe("set_memory_decrypted / set_memory_encrypted", () => {
   it("a misaligned address is WARNed and aligned down; bad input is an error", () => {
     const { td, guest, v } = setup();
     td.run(setMemoryDecrypted(v, 0x8000010, 1));
-    expect(td.vmcalls(TdVmCallFn.MAP_GPA)[0]!.regs[Gpr.R12]).toBe(BigInt(SHARED + 0x8000000));
+    expect(td.vmcalls(TdVmcall.MAP_GPA)[0]!.regs[Gpr.R12]).toBe(BigInt(SHARED + 0x8000000));
     expect(guest.log).toContain("WARNING: misaligned address: 0x8000010");
     expect(() => td.run(setMemoryDecrypted(v, 0x8000000, 0))).toThrow(/positive integer/);
     expect(() => td.run(setMemoryDecrypted(v, SHARED + 0x8000000, 1))).toThrow(/without the shared bit/);
@@ -79,7 +78,7 @@ describe("InlineTdxEncryptionOps (the SWIOTLB layer's MemoryEncryptionOps)", () 
       ["decrypt", 0],
       ["encrypt", 0],
     ]);
-    expect(td.vmcalls(TdVmCallFn.MAP_GPA)).toHaveLength(2);
+    expect(td.vmcalls(TdVmcall.MAP_GPA)).toHaveLength(2);
     const accepts = td.calls(TdcallLeaf.MEM_PAGE_ACCEPT);
     expect(accepts.map((c) => c.regs[Gpr.RCX])).toEqual([0x4000001n]); // one 2 MiB accept
     expect(guest.nrShared).toBe(0);

@@ -16,12 +16,12 @@
  *   tdx.c tdx_enc_status_changed(), tdx_enc_status_change_prepare/finish(); arch/x86/mm/pat/
  *   set_memory.c __set_memory_enc_pgtable() (misaligned address WARN, "CPA VMM failure")
  */
-import { TdxSimError } from "@tdx/hw-cpu-seam";
+
+import { type GuestOp, PAGE_SIZE, TdxSimError } from "@tdx/hw-cpu-seam";
 import type { ConversionStatus, MemoryEncryptionOps } from "../memory/conversion";
-import { Errno, PAGE_SIZE } from "./abi";
+import { Errno } from "./abi";
 import { tdxAcceptMemory } from "./accept";
 import { tdxMapGpa } from "./map-gpa";
-import type { GuestOp } from "./td-cpu";
 import type { TdxVcpu } from "./vcpu";
 
 function checkRange(v: TdxVcpu, gpa: number, numPages: number): number {

@@ -1,9 +1,9 @@
+import { Gpr, TdcallLeaf } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
 import { TdCtls, TdcsField } from "./abi";
 import { TdxGuest, type TdxGuestOptions } from "./guest";
 import { type CpuidFn, tdxEarlyInit } from "./init";
 import { ScriptedTd } from "./scripted-td";
-import { Gpr, TdcallLeaf } from "./td-cpu";
 import { TdxVcpu } from "./vcpu";
 
 /** CPUID 0x21 of a TDX guest: "IntelTDX    " in EBX, EDX, ECX. */

@@ -10,16 +10,9 @@
  *   disable_sept_ve() (6.12.y: "x86/tdx: Dynamically disable SEPT violations from causing
  *   #VEs"), reduce_unnecessary_ve() / enable_cpu_topology_enumeration() (6.14+)
  */
-import {
-  TDCS_CONFIG_FLEXIBLE_PENDING_VE,
-  TDX_CPUID_LEAF_ID,
-  TDX_IDENT,
-  TdAttr,
-  TdCtls,
-  TdcsField,
-} from "./abi";
+import { Gpr, type GuestOp, TDX_CPUID_LEAF, TdAttributes, TdcallLeaf } from "@tdx/hw-cpu-seam";
+import { TDCS_CONFIG_FLEXIBLE_PENDING_VE, TDX_IDENT, TdCtls, TdcsField } from "./abi";
 import type { TdxGuestInfo } from "./guest";
-import { Gpr, type GuestOp, TdcallLeaf } from "./td-cpu";
 import type { TdxVcpu } from "./vcpu";
 
 /** CPUID as the vCPU executes it: fills out[0..3] with EAX, EBX, ECX, EDX. */
@@ -34,7 +27,7 @@ const NOT_TDX: TdxInitResult = Object.freeze({ kind: "not-tdx" });
 /** Whether CPUID 0x21.0 identifies a TDX guest. */
 export function isTdxGuest(cpuid: CpuidFn): boolean {
   const r = new Uint32Array(4);
-  cpuid(TDX_CPUID_LEAF_ID, 0, r);
+  cpuid(TDX_CPUID_LEAF, 0, r);
   return r[1] === TDX_IDENT.ebx && r[3] === TDX_IDENT.edx && r[2] === TDX_IDENT.ecx;
 }
 
@@ -60,10 +53,10 @@ function* vmWr(v: TdxVcpu, field: bigint, value: bigint, mask: bigint): GuestOp<
 /** disable_sept_ve(): returns the TD_CTLS bits known set afterwards. */
 function* disableSeptVe(v: TdxVcpu, attributes: bigint): GuestOp<bigint> {
   const msg = "TD misconfiguration: SEPT #VE has to be disabled";
-  const debug = (attributes & TdAttr.DEBUG) !== 0n;
+  const debug = (attributes & TdAttributes.DEBUG) !== 0n;
   const config = yield* vmRd(v, TdcsField.CONFIG_FLAGS);
   if ((config & TDCS_CONFIG_FLEXIBLE_PENDING_VE) === 0n) {
-    if ((attributes & TdAttr.SEPT_VE_DISABLE) !== 0n) return TdCtls.PENDING_VE_DISABLE;
+    if ((attributes & TdAttributes.SEPT_VE_DISABLE) !== 0n) return TdCtls.PENDING_VE_DISABLE;
     if (debug) v.guest.warn(msg);
     else yield* v.panic(msg);
     return 0n;

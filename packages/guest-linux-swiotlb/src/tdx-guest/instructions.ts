@@ -10,8 +10,8 @@
  *   handle_cpuid(), handle_halt() (+ 2025 "HLT emulation with IRQs enabled" check), read_msr(),
  *   write_msr()
  */
-import { RFLAGS_IF, TdVmCallFn } from "./abi";
-import { Gpr, type GuestOp } from "./td-cpu";
+import { Gpr, type GuestOp, TdVmcall } from "@tdx/hw-cpu-seam";
+import { RFLAGS_IF } from "./abi";
 import type { TdxVcpu } from "./vcpu";
 import type { VeInfo } from "./ve-info";
 import { type PtRegs, type VeResult, veAdvance, veFailure, veInstrLen } from "./ve-result";
@@ -29,7 +29,7 @@ export function* handleCpuid(v: TdxVcpu, regs: PtRegs, ve: VeInfo, args: BigUint
     g[Gpr.RDX] = 0n;
     return veAdvance(veInstrLen(v.guest, ve));
   }
-  const st = yield* v.hypercall(args, TdVmCallFn.CPUID, leaf, g[Gpr.RCX]!);
+  const st = yield* v.hypercall(args, TdVmcall.CPUID, leaf, g[Gpr.RCX]!);
   if (st !== 0n) return veFailure("vmcall-failed");
   g[Gpr.RAX] = args[Gpr.R12]!;
   g[Gpr.RBX] = args[Gpr.R13]!;
@@ -50,7 +50,7 @@ export function* handleHalt(v: TdxVcpu, regs: PtRegs, ve: VeInfo, args: BigUint6
     v.guest.warnOnce("hlt-irq", "WARNING: HLT emulation with IRQs enabled");
     return veFailure("hlt-irqs-enabled");
   }
-  const st = yield* v.hypercall(args, TdVmCallFn.HLT, disabled ? 1n : 0n);
+  const st = yield* v.hypercall(args, TdVmcall.HLT, disabled ? 1n : 0n);
   if (st !== 0n) return veFailure("vmcall-failed");
   return veAdvance(veInstrLen(v.guest, ve));
 }
@@ -58,7 +58,7 @@ export function* handleHalt(v: TdxVcpu, regs: PtRegs, ve: VeInfo, args: BigUint6
 /** read_msr(): EDX:EAX <- R11 (each half zero-extended into its 64-bit register). */
 export function* handleRdmsr(v: TdxVcpu, regs: PtRegs, ve: VeInfo, args: BigUint64Array): GuestOp<VeResult> {
   const g = regs.gpr;
-  const st = yield* v.hypercall(args, TdVmCallFn.RDMSR, g[Gpr.RCX]!);
+  const st = yield* v.hypercall(args, TdVmcall.RDMSR, g[Gpr.RCX]!);
   if (st !== 0n) return veFailure("vmcall-failed");
   const value = args[Gpr.R11]!;
   g[Gpr.RAX] = value & LOW32;
@@ -73,7 +73,7 @@ export function* handleRdmsr(v: TdxVcpu, regs: PtRegs, ve: VeInfo, args: BigUint
 export function* handleWrmsr(v: TdxVcpu, regs: PtRegs, ve: VeInfo, args: BigUint64Array): GuestOp<VeResult> {
   const g = regs.gpr;
   const value = BigInt.asUintN(64, (g[Gpr.RDX]! << 32n) | g[Gpr.RAX]!);
-  const st = yield* v.hypercall(args, TdVmCallFn.WRMSR, g[Gpr.RCX]!, value);
+  const st = yield* v.hypercall(args, TdVmcall.WRMSR, g[Gpr.RCX]!, value);
   if (st !== 0n) return veFailure("vmcall-failed");
   return veAdvance(veInstrLen(v.guest, ve));
 }

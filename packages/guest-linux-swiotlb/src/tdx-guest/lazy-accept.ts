@@ -12,10 +12,9 @@
  *   __free_unaccepted(), cond_accept_memory(), try_to_accept_memory_one(), __accept_page();
  *   arch/x86/include/asm/page_types.h (MAX_PAGE_ORDER 10 on x86-64)
  */
-import { TdxSimError } from "@tdx/hw-cpu-seam";
+
+import { type GuestOp, PAGE_SIZE, TdxSimError } from "@tdx/hw-cpu-seam";
 import { MAX_PAGE_ORDER } from "../swiotlb/constants";
-import { PAGE_SIZE } from "./abi";
-import type { GuestOp } from "./td-cpu";
 import type { UnacceptedMemory } from "./unaccepted-memory";
 import type { TdxVcpu } from "./vcpu";
 

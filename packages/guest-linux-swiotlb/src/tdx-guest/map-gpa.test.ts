@@ -1,9 +1,8 @@
+import { Gpr, TdVmcall, TdVmcallStatus } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
-import { TdVmCallFn, TdVmCallStatus } from "./abi";
 import { TdxGuest } from "./guest";
 import { tdxMapGpa } from "./map-gpa";
 import { ScriptedTd } from "./scripted-td";
-import { Gpr } from "./td-cpu";
 import { TdxVcpu } from "./vcpu";
 
 const SHARED = 2 ** 47;
@@ -21,7 +20,7 @@ function setup(replies: [bigint, number?][]) {
     r[Gpr.R11] = BigInt(resume ?? 0);
   };
   const starts = () =>
-    td.vmcalls(TdVmCallFn.MAP_GPA).map((c) => [Number(c.regs[Gpr.R12]), Number(c.regs[Gpr.R13])]);
+    td.vmcalls(TdVmcall.MAP_GPA).map((c) => [Number(c.regs[Gpr.R12]), Number(c.regs[Gpr.R13])]);
   return { td, guest, v, starts };
 }
 
@@ -34,11 +33,11 @@ describe("MapGPA (tdx_map_gpa)", () => {
   });
 
   it("to private: the plain GPA; a non-RETRY error status fails at once", () => {
-    const { td, v, starts } = setup([[TdVmCallStatus.INVALID_OPERAND, 0x10000000]]);
+    const { td, v, starts } = setup([[TdVmcallStatus.INVALID_OPERAND, 0x10000000]]);
     const r = td.run(tdxMapGpa(v, 0x10000000, 0x10200000, true));
     expect(r).toEqual({
       done: true,
-      value: { ok: false, reason: "status", status: TdVmCallStatus.INVALID_OPERAND },
+      value: { ok: false, reason: "status", status: TdVmcallStatus.INVALID_OPERAND },
     });
     expect(starts()).toEqual([[0x10000000, 2 * MIB]]);
   });
@@ -46,8 +45,8 @@ describe("MapGPA (tdx_map_gpa)", () => {
   it("RETRY with progress resumes from R11 with the remaining length, until SUCCESS", () => {
     const base = SHARED + 0x40000000;
     const { td, v, guest, starts } = setup([
-      [TdVmCallStatus.RETRY, base + 2 * MIB],
-      [TdVmCallStatus.RETRY, base + 4 * MIB],
+      [TdVmcallStatus.RETRY, base + 2 * MIB],
+      [TdVmcallStatus.RETRY, base + 4 * MIB],
       [0n],
     ]);
     const r = td.run(tdxMapGpa(v, 0x40000000, 0x40000000 + 6 * MIB, false));
@@ -61,7 +60,7 @@ describe("MapGPA (tdx_map_gpa)", () => {
   });
 
   it("gives up after 3 RETRYs in a row without progress (three calls, no fourth)", () => {
-    const { td, v, starts } = setup([[TdVmCallStatus.RETRY, 0x40000000]]);
+    const { td, v, starts } = setup([[TdVmcallStatus.RETRY, 0x40000000]]);
     const r = td.run(tdxMapGpa(v, 0x40000000, 0x40400000, true));
     expect(r).toEqual({ done: true, value: { ok: false, reason: "no-progress", resume: 0x40000000 } });
     expect(starts()).toHaveLength(3);
@@ -69,11 +68,11 @@ describe("MapGPA (tdx_map_gpa)", () => {
 
   it("progress resets the no-progress count", () => {
     const { td, v, starts } = setup([
-      [TdVmCallStatus.RETRY, 0x40000000],
-      [TdVmCallStatus.RETRY, 0x40000000],
-      [TdVmCallStatus.RETRY, 0x40200000],
-      [TdVmCallStatus.RETRY, 0x40200000],
-      [TdVmCallStatus.RETRY, 0x40200000],
+      [TdVmcallStatus.RETRY, 0x40000000],
+      [TdVmcallStatus.RETRY, 0x40000000],
+      [TdVmcallStatus.RETRY, 0x40200000],
+      [TdVmcallStatus.RETRY, 0x40200000],
+      [TdVmcallStatus.RETRY, 0x40200000],
       [0n],
     ]);
     const r = td.run(tdxMapGpa(v, 0x40000000, 0x40400000, true));
@@ -85,7 +84,7 @@ describe("MapGPA (tdx_map_gpa)", () => {
 
   it("a resume address outside [start, end) from the untrusted VMM fails the conversion", () => {
     for (const bad of [0x3ffff000, 0x40400000]) {
-      const { td, v } = setup([[TdVmCallStatus.RETRY, bad]]);
+      const { td, v } = setup([[TdVmcallStatus.RETRY, bad]]);
       const r = td.run(tdxMapGpa(v, 0x40000000, 0x40400000, true));
       expect(r).toEqual({ done: true, value: { ok: false, reason: "resume-out-of-range", resume: bad } });
     }

@@ -9,8 +9,7 @@
  *   start, R13 length; RETRY = 1, R11 resume address); torvalds/linux arch/x86/coco/tdx/tdx.c
  *   tdx_map_gpa() (max_retries_per_page = 3)
  */
-import { TdVmCallFn, TdVmCallStatus } from "./abi";
-import { Gpr, type GuestOp } from "./td-cpu";
+import { Gpr, type GuestOp, TdVmcall, TdVmcallStatus } from "@tdx/hw-cpu-seam";
 import type { TdxVcpu } from "./vcpu";
 
 /** Retries without forward progress after which MapGPA gives up. */
@@ -36,8 +35,8 @@ export function* tdxMapGpa(v: TdxVcpu, start: number, end: number, enc: boolean)
   let retries = 0;
   while (retries < MAP_GPA_MAX_RETRIES_PER_PAGE) {
     guest.stats.mapGpaCalls++;
-    const st = yield* v.hypercall(args, TdVmCallFn.MAP_GPA, BigInt(start), BigInt(end - start));
-    if (st !== TdVmCallStatus.RETRY) return st === 0n ? OK : { ok: false, reason: "status", status: st };
+    const st = yield* v.hypercall(args, TdVmcall.MAP_GPA, BigInt(start), BigInt(end - start));
+    if (st !== TdVmcallStatus.RETRY) return st === 0n ? OK : { ok: false, reason: "status", status: st };
     guest.stats.mapGpaRetries++;
     const resume = Number(args[Gpr.R11]!);
     if (resume < start || resume >= end) return { ok: false, reason: "resume-out-of-range", resume };

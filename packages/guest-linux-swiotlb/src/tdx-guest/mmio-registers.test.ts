@@ -1,8 +1,7 @@
-import { decodeMmioInstruction, type MmioRegisterAccess } from "@tdx/hw-cpu-seam";
+import { decodeMmioInstruction, Gpr, type MmioRegisterAccess } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
 import { immediateAsLinuxPasses } from "./mmio";
 import { mmioWriteBack, mmioWriteValue } from "./mmio-registers";
-import { Gpr } from "./td-cpu";
 
 function reg(hex: string): MmioRegisterAccess {
   const bytes = Uint8Array.from(hex.split(" ").map((b) => Number.parseInt(b, 16)));

@@ -13,10 +13,19 @@
  *   (for MOVS, which has no ModRM, it computes [RAX]); 2024 "x86/tdx: Fix "in-kernel MMIO"
  *   check" (fault_in_kernel_space(ve->gla))
  */
-import { decodeMmioInstruction, type MmioImmediateWrite, mmioEffectiveAddress } from "@tdx/hw-cpu-seam";
-import { MAX_INSN_SIZE, PAGE_SIZE, TdVmCallFn } from "./abi";
+
+import {
+  decodeMmioInstruction,
+  Gpr,
+  GuestMem,
+  type GuestOp,
+  MAX_INSN_LENGTH,
+  type MmioImmediateWrite,
+  mmioEffectiveAddress,
+  PAGE_SIZE,
+  TdVmcall,
+} from "@tdx/hw-cpu-seam";
 import { mmioWriteBack, mmioWriteValue } from "./mmio-registers";
-import { Gpr, GUEST_MEM_OK, type GuestOp } from "./td-cpu";
 import type { TdxVcpu } from "./vcpu";
 import type { VeInfo } from "./ve-info";
 import { type PtRegs, type VeResult, veAdvance, veFailure } from "./ve-result";
@@ -35,7 +44,7 @@ export function immediateAsLinuxPasses(insn: MmioImmediateWrite): bigint {
 
 /** One vCPU's MMIO emulation state: the instruction buffer is reused by every #VE. */
 export class MmioEmulator {
-  private readonly insnBytes = new Uint8Array(MAX_INSN_SIZE);
+  private readonly insnBytes = new Uint8Array(MAX_INSN_LENGTH);
 
   constructor(private readonly v: TdxVcpu) {}
 
@@ -46,7 +55,7 @@ export class MmioEmulator {
       guest.warnOnce("mmio-user", "WARNING: handle_mmio: MMIO from user mode");
       return veFailure("user-mode-mmio");
     }
-    if (v.cpu.read(regs.ip, this.insnBytes) !== GUEST_MEM_OK) return veFailure("fetch-fault");
+    if (v.cpu.read(regs.ip, this.insnBytes) !== GuestMem.Ok) return veFailure("fetch-fault");
     const insn = decodeMmioInstruction(this.insnBytes);
     if (insn.kind === "unsupported") {
       guest.warnOnce(
@@ -74,18 +83,18 @@ export class MmioEmulator {
     switch (insn.kind) {
       case "write": {
         const value = mmioWriteValue(g, insn, guest.mmioRegisters);
-        const st = yield* v.hypercall(args, TdVmCallFn.MMIO, size, EPT_WRITE, BigInt(ve.gpa), value);
+        const st = yield* v.hypercall(args, TdVmcall.REQUEST_MMIO, size, EPT_WRITE, BigInt(ve.gpa), value);
         return st === 0n ? veAdvance(insn.length) : veFailure("vmcall-failed");
       }
       case "write-imm": {
         const value = immediateAsLinuxPasses(insn);
-        const st = yield* v.hypercall(args, TdVmCallFn.MMIO, size, EPT_WRITE, BigInt(ve.gpa), value);
+        const st = yield* v.hypercall(args, TdVmcall.REQUEST_MMIO, size, EPT_WRITE, BigInt(ve.gpa), value);
         return st === 0n ? veAdvance(insn.length) : veFailure("vmcall-failed");
       }
       case "movs":
         return veFailure("movs");
       default: {
-        const st = yield* v.hypercall(args, TdVmCallFn.MMIO, size, EPT_READ, BigInt(ve.gpa));
+        const st = yield* v.hypercall(args, TdVmcall.REQUEST_MMIO, size, EPT_READ, BigInt(ve.gpa));
         if (st !== 0n) return veFailure("vmcall-failed");
         mmioWriteBack(g, insn, args[Gpr.R11]!, guest.mmioRegisters);
         return veAdvance(insn.length);

@@ -10,9 +10,8 @@
  *   qualification for I/O instructions); torvalds/linux arch/x86/coco/tdx/tdx.c handle_io(),
  *   handle_in(), handle_out()
  */
-import { TdVmCallFn } from "./abi";
+import { Gpr, type GuestOp, TdVmcall } from "@tdx/hw-cpu-seam";
 import type { PortIoMaskModel } from "./guest";
-import { Gpr, type GuestOp } from "./td-cpu";
 import type { TdxVcpu } from "./vcpu";
 import type { VeInfo } from "./ve-info";
 import { type PtRegs, type VeResult, veAdvance, veFailure, veInstrLen } from "./ve-result";
@@ -47,7 +46,7 @@ export function* handleIo(v: TdxVcpu, regs: PtRegs, ve: VeInfo, args: BigUint64A
   const mask = portIoMask(q.size, model);
   const g = regs.gpr;
   if (q.in) {
-    const st = yield* v.hypercall(args, TdVmCallFn.IO, BigInt(q.size), PORT_READ, BigInt(q.port));
+    const st = yield* v.hypercall(args, TdVmcall.IO, BigInt(q.size), PORT_READ, BigInt(q.port));
     const ok = st === 0n;
     if (model === "fixed" && q.size === 4) {
       // a 32-bit destination zero-extends (ISA; the fixed helper assigns the whole register)
@@ -61,7 +60,7 @@ export function* handleIo(v: TdxVcpu, regs: PtRegs, ve: VeInfo, args: BigUint64A
   } else {
     const st = yield* v.hypercall(
       args,
-      TdVmCallFn.IO,
+      TdVmcall.IO,
       BigInt(q.size),
       PORT_WRITE,
       BigInt(q.port),

@@ -10,17 +10,17 @@
  * @spec shared/reference/tdx-module.md §4.1-§4.3 (leaf outputs, VE_INFO, VMCALL register
  *   protocol), §6.3 (ACCEPT); packages/hw-cpu-seam/src/tdx/guest-interface.ts
  */
-import { TdxSimError } from "@tdx/hw-cpu-seam";
-import { TdVmCallFn } from "./abi";
+
 import {
   Gpr,
-  GUEST_MEM_OK,
+  GuestMem,
   type GuestOp,
-  type TdCpu,
   TdcallLeaf,
-  type TdExceptionHandler,
   type TdExitSignal,
-} from "./td-cpu";
+  TdVmcall,
+  TdxSimError,
+} from "@tdx/hw-cpu-seam";
+import type { TdCpu, TdExceptionHandler } from "./td-cpu";
 import { fatalErrorMessage } from "./vcpu";
 
 const EXIT: TdExitSignal = Object.freeze({ __tdExitSignal: true as const });
@@ -107,7 +107,7 @@ export class ScriptedTd implements TdCpu {
       if (!page) return 1;
       dst[i] = page[a % 4096]!;
     }
-    return GUEST_MEM_OK;
+    return GuestMem.Ok;
   }
 
   setExceptionHandler(vector: number, handler: TdExceptionHandler | undefined): void {
@@ -204,7 +204,7 @@ export class ScriptedTd implements TdCpu {
     const mask = Number(g[Gpr.RCX]! & 0xffffn);
     const exposed = new BigUint64Array(16);
     for (let i = 0; i < 16; i++) if ((mask >> i) & 1) exposed[i] = g[i]!;
-    if (exposed[Gpr.R10] === 0n && exposed[Gpr.R11] === BigInt(TdVmCallFn.REPORT_FATAL_ERROR)) {
+    if (exposed[Gpr.R10] === 0n && exposed[Gpr.R11] === BigInt(TdVmcall.REPORT_FATAL_ERROR)) {
       this.fatalMessage ??= fatalErrorMessage(exposed);
       if (!this.exitOnVmcall)
         throw new TdxSimError("E_SCRIPTED_TD", `the guest panicked: ${this.fatalMessage}`);

@@ -1,8 +1,8 @@
+import { Gpr, TdcallLeaf } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
 import { TdxGuest } from "./guest";
 import { LazyAcceptZone, MAX_ORDER_NR_PAGES } from "./lazy-accept";
 import { ScriptedTd } from "./scripted-td";
-import { Gpr, TdcallLeaf } from "./td-cpu";
 import { UnacceptedMemory } from "./unaccepted-memory";
 import { TdxVcpu } from "./vcpu";
 

@@ -13,9 +13,9 @@
  *   (version, unit_size, phys_base, size = bitmap bytes, bitmap[]); arch/x86/include/asm/
  *   unaccepted_memory.h arch_accept_memory()
  */
-import { TdxSimError } from "@tdx/hw-cpu-seam";
+
+import { type GuestOp, TdxSimError } from "@tdx/hw-cpu-seam";
 import { tdxAcceptMemory } from "./accept";
-import type { GuestOp } from "./td-cpu";
 import type { TdxVcpu } from "./vcpu";
 
 /** The unit the Linux EFI stub and td-shim use. */

@@ -12,10 +12,11 @@
  *   __tdx_hypercall() panic when TDCALL itself fails, tdx_panic() loops on ReportFatalError),
  *   arch/x86/virt/vmx/tdx/tdxcall.S
  */
-import { TdxSimError } from "@tdx/hw-cpu-seam";
-import { TDVMCALL_EXPOSE_REGS_MASK, TDX_HYPERCALL_STANDARD, TdVmCallFn } from "./abi";
+
+import { Gpr, type GuestOp, TdcallLeaf, TdVmcall, TdxSimError } from "@tdx/hw-cpu-seam";
+import { TDVMCALL_EXPOSE_REGS_MASK, TDX_HYPERCALL_STANDARD } from "./abi";
 import type { TdxGuest } from "./guest";
-import { Gpr, type GuestOp, type TdCpu, TdcallLeaf } from "./td-cpu";
+import type { TdCpu } from "./td-cpu";
 
 /** GHCI order of the 64-byte ReportFatalError message. @spec tdx-module.md §4.3 table */
 const FATAL_MESSAGE_REGS = [Gpr.R14, Gpr.R15, Gpr.RBX, Gpr.RDI, Gpr.RSI, Gpr.R8, Gpr.R9, Gpr.RDX] as const;
@@ -99,7 +100,7 @@ export class TdxVcpu {
     for (;;) {
       args.fill(0n);
       args[Gpr.R10] = TDX_HYPERCALL_STANDARD;
-      args[Gpr.R11] = BigInt(TdVmCallFn.REPORT_FATAL_ERROR);
+      args[Gpr.R11] = BigInt(TdVmcall.REPORT_FATAL_ERROR);
       args[Gpr.R12] = 0n;
       FATAL_MESSAGE_REGS.forEach((r, i) => {
         args[r] = view.getBigUint64(i * 8, true);

@@ -12,11 +12,11 @@
  *   arch/x86/coco/tdx/tdx.c tdx_handle_virt_exception(), virt_exception_kernel(),
  *   virt_exception_user(), is_private_gpa()
  */
-import { ExitReason, SIGSEGV } from "./abi";
+import { ExceptionVector, type GuestOp, VmxExitReason } from "@tdx/hw-cpu-seam";
+import { SIGSEGV } from "./abi";
 import { handleCpuid, handleHalt, handleRdmsr, handleWrmsr } from "./instructions";
 import { MmioEmulator } from "./mmio";
 import { handleIo } from "./port-io";
-import { type GuestOp, VE_VECTOR } from "./td-cpu";
 import type { TdxVcpu } from "./vcpu";
 import { getVeInfo, newVeInfo, type VeInfo } from "./ve-info";
 import { type PtRegs, type VeFailureReason, type VeResult, veFailure } from "./ve-result";
@@ -56,7 +56,7 @@ export class TdxVeHandler {
 
   /** Register as the vCPU's #VE (vector 20) handler. */
   install(): this {
-    this.v.cpu.setExceptionHandler(VE_VECTOR, () => this.handle());
+    this.v.cpu.setExceptionHandler(ExceptionVector.VE, () => this.handle());
     return this;
   }
 
@@ -90,7 +90,7 @@ export class TdxVeHandler {
   }
 
   private *userVe(): GuestOp<VeResult> {
-    if (this.ve.exitReason === ExitReason.CPUID)
+    if (this.ve.exitReason === VmxExitReason.CPUID)
       return yield* handleCpuid(this.v, this.frame, this.ve, this.args);
     this.v.guest.warn(`tdx: Unexpected #VE: ${this.ve.exitReason}`);
     return veFailure("unexpected-exit-reason");
@@ -99,18 +99,18 @@ export class TdxVeHandler {
   private *kernelVe(): GuestOp<VeResult> {
     const { v, frame, ve, args } = this;
     switch (ve.exitReason) {
-      case ExitReason.HLT:
+      case VmxExitReason.HLT:
         return yield* handleHalt(v, frame, ve, args);
-      case ExitReason.MSR_READ:
+      case VmxExitReason.MSR_READ:
         return yield* handleRdmsr(v, frame, ve, args);
-      case ExitReason.MSR_WRITE:
+      case VmxExitReason.MSR_WRITE:
         return yield* handleWrmsr(v, frame, ve, args);
-      case ExitReason.CPUID:
+      case VmxExitReason.CPUID:
         return yield* handleCpuid(v, frame, ve, args);
-      case ExitReason.EPT_VIOLATION:
+      case VmxExitReason.EPT_VIOLATION:
         if (v.guest.isPrivateGpa(ve.gpa)) yield* this.fatal("Unexpected EPT-violation on private memory.");
         return yield* this.mmio.handle(frame, ve, args);
-      case ExitReason.IO_INSTRUCTION:
+      case VmxExitReason.IO:
         return yield* handleIo(v, frame, ve, args);
       default:
         v.guest.warn(`tdx: Unexpected #VE: ${ve.exitReason}`);

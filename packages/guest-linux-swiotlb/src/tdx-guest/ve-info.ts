@@ -7,7 +7,7 @@
  *   shared/reference/tdx-module.md §4.1, §4.2; torvalds/linux arch/x86/coco/tdx/tdx.c
  *   tdx_get_ve_info() (a failing TDCALL panics)
  */
-import { Gpr, type GuestOp, TdcallLeaf } from "./td-cpu";
+import { Gpr, type GuestOp, TdcallLeaf } from "@tdx/hw-cpu-seam";
 import type { TdxVcpu } from "./vcpu";
 
 /** Linux `struct ve_info`. One per vCPU, overwritten by every #VE. */

@@ -7,7 +7,8 @@
  * @spec shared/reference/kvm-guest-qemu.md §3.2 (ve_instr_len rules), §3.3 (MMIO refusals and
  *   their errnos), §3.4 (string I/O -EIO); torvalds/linux arch/x86/coco/tdx/tdx.c
  */
-import { Errno, ExitReason } from "./abi";
+import { VmxExitReason } from "@tdx/hw-cpu-seam";
+import { Errno } from "./abi";
 import type { TdxGuest } from "./guest";
 import type { VeInfo } from "./ve-info";
 
@@ -80,13 +81,13 @@ export interface PtRegs {
 /** ve_instr_len(): the module's length for instruction #VEs; 0 (with a WARN) for EPT violations. */
 export function veInstrLen(guest: TdxGuest, ve: VeInfo): number {
   switch (ve.exitReason) {
-    case ExitReason.HLT:
-    case ExitReason.MSR_READ:
-    case ExitReason.MSR_WRITE:
-    case ExitReason.CPUID:
-    case ExitReason.IO_INSTRUCTION:
+    case VmxExitReason.HLT:
+    case VmxExitReason.MSR_READ:
+    case VmxExitReason.MSR_WRITE:
+    case VmxExitReason.CPUID:
+    case VmxExitReason.IO:
       return ve.instrLen;
-    case ExitReason.EPT_VIOLATION:
+    case VmxExitReason.EPT_VIOLATION:
       guest.warnOnce("ve-len-ept", "WARNING: ve->instr_len is not defined for EPT violations");
       return 0;
     default:
