@@ -64,38 +64,47 @@ export function sysLpShutdown(): bigint {
   return TdxStatus.SUCCESS;
 }
 
+type SysValue = (m: TdxModuleCore) => bigint;
+
+/** Global fields by key (the CMR arrays are handled separately). */
+const SYS_FIELDS: ReadonlyMap<number, SysValue> = new Map<number, SysValue>([
+  [fieldKey(SysField.MINOR_VERSION), () => BigInt(VERSION.minor)],
+  [fieldKey(SysField.MAJOR_VERSION), () => BigInt(VERSION.major)],
+  [fieldKey(SysField.UPDATE_VERSION), () => BigInt(VERSION.update)],
+  [fieldKey(SysField.TDX_FEATURES0), (m) => m.opt.features0],
+  [fieldKey(SysField.NUM_CMRS), (m) => BigInt(m.cfg.cmrs.length)],
+  [fieldKey(SysField.MAX_TDMRS), () => BigInt(MAX_TDMRS)],
+  [fieldKey(SysField.MAX_RESERVED_PER_TDMR), () => BigInt(MAX_RESERVED_PER_TDMR)],
+  [fieldKey(SysField.PAMT_4K_ENTRY_SIZE), () => BigInt(PAMT_ENTRY_SIZE)],
+  [fieldKey(SysField.PAMT_2M_ENTRY_SIZE), () => BigInt(PAMT_ENTRY_SIZE)],
+  [fieldKey(SysField.PAMT_1G_ENTRY_SIZE), () => BigInt(PAMT_ENTRY_SIZE)],
+  [fieldKey(SysField.TDR_BASE_SIZE), () => 4096n],
+  [fieldKey(SysField.TDCS_BASE_SIZE), () => BigInt(TDCS_PAGES * 4096)],
+  [fieldKey(SysField.TDVPS_BASE_SIZE), () => BigInt(TDVPS_PAGES * 4096)],
+  [fieldKey(SysField.ATTRIBUTES_FIXED0), () => ATTRIBUTES_FIXED0],
+  [fieldKey(SysField.ATTRIBUTES_FIXED1), () => ATTRIBUTES_FIXED1],
+  [fieldKey(SysField.XFAM_FIXED0), () => XFAM_FIXED0],
+  [fieldKey(SysField.XFAM_FIXED1), () => XFAM_FIXED1],
+  [fieldKey(SysField.NUM_CPUID_CONFIG), () => 0n],
+  [fieldKey(SysField.MAX_VCPUS_PER_TD), (m) => BigInt(m.opt.maxVcpusPerTd)],
+]);
+const CMR_BASE_KEY = fieldKey(SysField.CMR_BASE0);
+const CMR_SIZE_KEY = fieldKey(SysField.CMR_SIZE0);
+
 /** Value of a global metadata field, or undefined if the id is not one. */
 function sysFieldValue(m: TdxModuleCore, key: number): bigint | undefined {
-  const cmrBase = fieldKey(SysField.CMR_BASE0);
-  const cmrSize = fieldKey(SysField.CMR_SIZE0);
-  if (key >= cmrBase && key < cmrBase + 32) return BigInt(m.cfg.cmrs[key - cmrBase]?.base ?? 0);
-  if (key >= cmrSize && key < cmrSize + 32) return BigInt(m.cfg.cmrs[key - cmrSize]?.size ?? 0);
-  const v: Record<number, bigint> = {
-    [fieldKey(SysField.MINOR_VERSION)]: BigInt(VERSION.minor),
-    [fieldKey(SysField.MAJOR_VERSION)]: BigInt(VERSION.major),
-    [fieldKey(SysField.UPDATE_VERSION)]: BigInt(VERSION.update),
-    [fieldKey(SysField.TDX_FEATURES0)]: m.opt.features0,
-    [fieldKey(SysField.NUM_CMRS)]: BigInt(m.cfg.cmrs.length),
-    [fieldKey(SysField.MAX_TDMRS)]: BigInt(MAX_TDMRS),
-    [fieldKey(SysField.MAX_RESERVED_PER_TDMR)]: BigInt(MAX_RESERVED_PER_TDMR),
-    [fieldKey(SysField.PAMT_4K_ENTRY_SIZE)]: BigInt(PAMT_ENTRY_SIZE),
-    [fieldKey(SysField.PAMT_2M_ENTRY_SIZE)]: BigInt(PAMT_ENTRY_SIZE),
-    [fieldKey(SysField.PAMT_1G_ENTRY_SIZE)]: BigInt(PAMT_ENTRY_SIZE),
-    [fieldKey(SysField.TDR_BASE_SIZE)]: 4096n,
-    [fieldKey(SysField.TDCS_BASE_SIZE)]: BigInt(TDCS_PAGES * 4096),
-    [fieldKey(SysField.TDVPS_BASE_SIZE)]: BigInt(TDVPS_PAGES * 4096),
-    [fieldKey(SysField.ATTRIBUTES_FIXED0)]: ATTRIBUTES_FIXED0,
-    [fieldKey(SysField.ATTRIBUTES_FIXED1)]: ATTRIBUTES_FIXED1,
-    [fieldKey(SysField.XFAM_FIXED0)]: XFAM_FIXED0,
-    [fieldKey(SysField.XFAM_FIXED1)]: XFAM_FIXED1,
-    [fieldKey(SysField.NUM_CPUID_CONFIG)]: 0n,
-    [fieldKey(SysField.MAX_VCPUS_PER_TD)]: BigInt(m.opt.maxVcpusPerTd),
-  };
-  return v[key];
+  const n = m.cfg.cmrs.length;
+  if (key >= CMR_BASE_KEY && key < CMR_BASE_KEY + n) return BigInt(m.cfg.cmrs[key - CMR_BASE_KEY]!.base);
+  if (key >= CMR_SIZE_KEY && key < CMR_SIZE_KEY + n) return BigInt(m.cfg.cmrs[key - CMR_SIZE_KEY]!.size);
+  return SYS_FIELDS.get(key)?.(m);
 }
 
-/** Field ids in enumeration order (for RDX = next field id). */
-function sysFieldOrder(m: TdxModuleCore): bigint[] {
+const orderCache = new WeakMap<TdxModuleCore, { ids: bigint[]; index: Map<number, number> }>();
+
+/** Field ids in enumeration order (for RDX = next field id), with each key's position. */
+function sysFieldOrder(m: TdxModuleCore): { ids: bigint[]; index: Map<number, number> } {
+  const hit = orderCache.get(m);
+  if (hit) return hit;
   const ids: bigint[] = [
     SysField.MINOR_VERSION,
     SysField.MAJOR_VERSION,
@@ -121,7 +130,9 @@ function sysFieldOrder(m: TdxModuleCore): bigint[] {
     SysField.NUM_CPUID_CONFIG,
     SysField.MAX_VCPUS_PER_TD,
   );
-  return ids;
+  const r = { ids, index: new Map(ids.map((id, i) => [fieldKey(id), i])) };
+  orderCache.set(m, r);
+  return r;
 }
 
 /** TDH.SYS.RD: RDX = field id -> R8 = value, RDX = next field id (-1 after the last). */
@@ -130,10 +141,10 @@ export function sysRd(m: TdxModuleCore, c: CallCtx): bigint {
   const key = fieldKey(c.in[Gpr.RDX]!);
   const v = sysFieldValue(m, key);
   if (v === undefined) return withOperand(TdxStatus.METADATA_FIELD_ID_INCORRECT, OperandId.RDX);
-  const order = sysFieldOrder(m);
-  const i = order.findIndex((id) => fieldKey(id) === key);
+  const { ids, index } = sysFieldOrder(m);
+  const i = index.get(key) ?? -1;
   c.out[Gpr.R8] = v;
-  c.out[Gpr.RDX] = i >= 0 && i + 1 < order.length ? order[i + 1]! : 0xffffffffffffffffn;
+  c.out[Gpr.RDX] = i >= 0 && i + 1 < ids.length ? ids[i + 1]! : 0xffffffffffffffffn;
   return TdxStatus.SUCCESS;
 }
 
@@ -146,9 +157,9 @@ export function sysRdAll(m: TdxModuleCore, c: CallCtx): bigint {
   const pa = Number(c.in[Gpr.RDX]);
   const st = m.checkSharedHpa(pa, 4096, OperandId.RDX);
   if (st !== TdxStatus.SUCCESS) return st;
-  const order = sysFieldOrder(m);
+  const order = sysFieldOrder(m).ids;
   const startKey = fieldKey(c.in[Gpr.R8]!);
-  let i = order.findIndex((id) => fieldKey(id) === startKey);
+  let i = sysFieldOrder(m).index.get(startKey) ?? -1;
   if (i < 0) return withOperand(TdxStatus.METADATA_FIELD_ID_INCORRECT, OperandId.R8);
   const buf = new Uint8Array(4096);
   let n = 0;

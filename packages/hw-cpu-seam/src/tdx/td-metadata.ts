@@ -22,31 +22,36 @@ export function hostAccessor(td: TdControl): MdAccessor {
   return ((td.params?.attributes ?? 0n) & TdAttributes.DEBUG) !== 0n ? "host-debug" : "host";
 }
 
+type TdValue = (td: TdControl) => bigint;
+
+/** TD-scope field values by key. */
+const TD_VALUES: ReadonlyMap<number, TdValue> = new Map<number, TdValue>([
+  [fieldKey(TdField.FATAL), (td) => (td.fatal ? 1n : 0n)],
+  [fieldKey(TdField.NUM_TDCX), (td) => BigInt(td.tdcxPas.length)],
+  [fieldKey(TdField.CHLDCNT), (td) => BigInt(td.childCount)],
+  [fieldKey(TdField.LIFECYCLE_STATE), (td) => BigInt(td.lifecycle)],
+  [fieldKey(TdField.HKID), (td) => BigInt(td.hkid)],
+  [fieldKey(TdField.PKG_CONFIG_BITMAP), (td) => BigInt(td.pkgConfigured)],
+  [fieldKey(TdField.NUM_VCPUS), (td) => BigInt(td.numVcpus)],
+  [fieldKey(TdField.NUM_ASSOC_VCPUS), (td) => BigInt(td.numAssocVcpus)],
+  [fieldKey(TdField.OP_STATE), (td) => BigInt(td.opState)],
+  [fieldKey(TdField.ATTRIBUTES), (td) => td.params?.attributes ?? 0n],
+  [fieldKey(TdField.XFAM), (td) => td.params?.xfam ?? 0n],
+  [fieldKey(TdField.MAX_VCPUS), (td) => BigInt(td.params?.maxVcpus ?? 0)],
+  [fieldKey(TdField.GPAW), (td) => (td.params?.gpaw === 52 ? 1n : 0n)],
+  [
+    fieldKey(TdField.EPTP),
+    (td) => (td.sept ? BigInt(td.sept.rootPa) | (BigInt(td.sept.rootLevel) << 3n) | 6n : 0n),
+  ],
+  [fieldKey(TdField.TSC_FREQUENCY), (td) => BigInt(td.params?.tscFrequency ?? 0)],
+  [fieldKey(TdField.NOTIFY_ENABLES), (td) => td.notifyEnables],
+  [fieldKey(TdField.CONFIG_FLAGS), (td) => td.params?.configFlags ?? 0n],
+  [fieldKey(TdField.TD_CTLS), (td) => (td.pendingVeDisable ? 1n : 0n)],
+  [fieldKey(TdField.TD_EPOCH), (td) => BigInt(td.epoch)],
+]);
+
 function rawValue(td: TdControl, key: number): bigint | undefined {
-  const p = td.params;
-  const v: Record<number, () => bigint> = {
-    [fieldKey(TdField.FATAL)]: () => (td.fatal ? 1n : 0n),
-    [fieldKey(TdField.NUM_TDCX)]: () => BigInt(td.tdcxPas.length),
-    [fieldKey(TdField.CHLDCNT)]: () => BigInt(td.childCount),
-    [fieldKey(TdField.LIFECYCLE_STATE)]: () => BigInt(td.lifecycle),
-    [fieldKey(TdField.HKID)]: () => BigInt(td.hkid),
-    [fieldKey(TdField.PKG_CONFIG_BITMAP)]: () => BigInt(td.pkgConfigured),
-    [fieldKey(TdField.NUM_VCPUS)]: () => BigInt(td.numVcpus),
-    [fieldKey(TdField.NUM_ASSOC_VCPUS)]: () => BigInt(td.numAssocVcpus),
-    [fieldKey(TdField.OP_STATE)]: () => BigInt(td.opState),
-    [fieldKey(TdField.ATTRIBUTES)]: () => p?.attributes ?? 0n,
-    [fieldKey(TdField.XFAM)]: () => p?.xfam ?? 0n,
-    [fieldKey(TdField.MAX_VCPUS)]: () => BigInt(p?.maxVcpus ?? 0),
-    [fieldKey(TdField.GPAW)]: () => (p?.gpaw === 52 ? 1n : 0n),
-    [fieldKey(TdField.EPTP)]: () =>
-      td.sept ? BigInt(td.sept.rootPa) | (BigInt(td.sept.rootLevel) << 3n) | 6n : 0n,
-    [fieldKey(TdField.TSC_FREQUENCY)]: () => BigInt(p?.tscFrequency ?? 0),
-    [fieldKey(TdField.NOTIFY_ENABLES)]: () => td.notifyEnables,
-    [fieldKey(TdField.CONFIG_FLAGS)]: () => p?.configFlags ?? 0n,
-    [fieldKey(TdField.TD_CTLS)]: () => (td.pendingVeDisable ? 1n : 0n),
-    [fieldKey(TdField.TD_EPOCH)]: () => BigInt(td.epoch),
-  };
-  return v[key]?.();
+  return TD_VALUES.get(key)?.(td);
 }
 
 /** Read a TD field as `who`. */
