@@ -16,8 +16,8 @@ import {
   type DmaResult,
   Initiator,
   type IommuFault,
-  type PhysicalMemoryAccess,
   Perm,
+  type PhysicalMemoryAccess,
   TdxSimError,
   type TranslateResult,
 } from "@tdx/hw-cpu-seam";
@@ -29,6 +29,8 @@ import {
   FAULT_RECORD_BYTES,
   FaultFlag,
   FaultReason,
+  VirtioIommuFeature as Feat,
+  getU64,
   MapFlag,
   ProbeType,
   REQ_BYTES,
@@ -37,8 +39,6 @@ import {
   ResvMemType,
   Status,
   TAIL_BYTES,
-  VirtioIommuFeature as Feat,
-  getU64,
 } from "./protocol";
 import { type VirtqChain, VirtqueueDevice, type VirtqueueLayout } from "./virtqueue";
 
@@ -78,7 +78,11 @@ const DEFAULT_FEATURES =
   (1 << Feat.BYPASS_CONFIG);
 
 /** x86's MSI window, which QEMU reports as a RESV_MEM MSI region. */
-export const X86_MSI_WINDOW: ReservedRegion = { start: 0xfee0_0000, end: 0xfeef_ffff, subtype: ResvMemType.MSI };
+export const X86_MSI_WINDOW: ReservedRegion = {
+  start: 0xfee0_0000,
+  end: 0xfeef_ffff,
+  subtype: ResvMemType.MSI,
+};
 
 export class VirtioIommuDevice implements DeviceDmaPort {
   readonly offered: number;
@@ -107,7 +111,7 @@ export class VirtioIommuDevice implements DeviceDmaPort {
     const g = opts.granuleLog2 ?? 12;
     this.granule = 2 ** g;
     const v = this.cfgView;
-    v.setUint32(ConfigOff.PAGE_SIZE_MASK, (~(this.granule - 1)) >>> 0, true);
+    v.setUint32(ConfigOff.PAGE_SIZE_MASK, ~(this.granule - 1) >>> 0, true);
     v.setUint32(ConfigOff.PAGE_SIZE_MASK + 4, 0xffffffff, true);
     const bits = opts.inputBits ?? 48;
     const end = 2 ** bits - 1;
@@ -131,14 +135,19 @@ export class VirtioIommuDevice implements DeviceDmaPort {
 
   /** Read `size` (1, 2, 4 or 8) bytes of config space, little-endian. */
   readConfig(off: number, size: 1 | 2 | 4 | 8): bigint {
-    if (off < 0 || off + size > CONFIG_BYTES) throw new TdxSimError("E_VIOMMU_CONFIG", `config read at ${off} (size ${size}) is outside the ${CONFIG_BYTES}-byte config space`);
+    if (off < 0 || off + size > CONFIG_BYTES)
+      throw new TdxSimError(
+        "E_VIOMMU_CONFIG",
+        `config read at ${off} (size ${size}) is outside the ${CONFIG_BYTES}-byte config space`,
+      );
     let v = 0n;
     for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(this.config[off + i]!);
     return v;
   }
   /** Only `bypass` is writable, and only once BYPASS_CONFIG is negotiated. */
   writeConfig(off: number, size: 1 | 2 | 4 | 8, value: bigint): void {
-    if (off === ConfigOff.BYPASS && size === 1 && this.has(Feat.BYPASS_CONFIG)) this.config[ConfigOff.BYPASS] = Number(value & 1n);
+    if (off === ConfigOff.BYPASS && size === 1 && this.has(Feat.BYPASS_CONFIG))
+      this.config[ConfigOff.BYPASS] = Number(value & 1n);
   }
   private get bypassUnattached(): boolean {
     return this.has(Feat.BYPASS_CONFIG) ? this.config[ConfigOff.BYPASS] === 1 : this.has(Feat.BYPASS);
@@ -188,14 +197,24 @@ export class VirtioIommuDevice implements DeviceDmaPort {
           break;
         case ReqType.MAP:
           status = this.has(Feat.MAP_UNMAP)
-            ? this.map(v.getUint32(4, true), getU64(v, 8), getU64(v, 16), getU64(v, 24), v.getUint32(32, true))
+            ? this.map(
+                v.getUint32(4, true),
+                getU64(v, 8),
+                getU64(v, 16),
+                getU64(v, 24),
+                v.getUint32(32, true),
+              )
             : Status.UNSUPP;
           break;
         case ReqType.UNMAP:
-          status = this.has(Feat.MAP_UNMAP) ? this.unmap(v.getUint32(4, true), getU64(v, 8), getU64(v, 16)) : Status.UNSUPP;
+          status = this.has(Feat.MAP_UNMAP)
+            ? this.unmap(v.getUint32(4, true), getU64(v, 8), getU64(v, 16))
+            : Status.UNSUPP;
           break;
         default:
-          status = this.has(Feat.PROBE) ? this.probe(v.getUint32(4, true), out.subarray(0, probeSize)) : Status.UNSUPP;
+          status = this.has(Feat.PROBE)
+            ? this.probe(v.getUint32(4, true), out.subarray(0, probeSize))
+            : Status.UNSUPP;
       }
     }
     out[out.length - TAIL_BYTES] = status;
@@ -203,7 +222,10 @@ export class VirtioIommuDevice implements DeviceDmaPort {
   }
 
   private domainRangeOk(d: number): boolean {
-    return d >= this.cfgView.getUint32(ConfigOff.DOMAIN_START, true) && d <= this.cfgView.getUint32(ConfigOff.DOMAIN_END, true);
+    return (
+      d >= this.cfgView.getUint32(ConfigOff.DOMAIN_START, true) &&
+      d <= this.cfgView.getUint32(ConfigOff.DOMAIN_END, true)
+    );
   }
 
   private detachEndpoint(ep: number): void {
@@ -322,31 +344,57 @@ export class VirtioIommuDevice implements DeviceDmaPort {
 
   // ---- device-facing DMA ----
 
-  private fault(req: DmaRequester, iova: number, write: boolean, reason: number, message: string): IommuFault {
-    const flags = (write ? FaultFlag.WRITE : FaultFlag.READ) | (req.instr ? FaultFlag.EXEC : 0) | FaultFlag.ADDRESS;
+  private fault(
+    req: DmaRequester,
+    iova: number,
+    write: boolean,
+    reason: number,
+    message: string,
+  ): IommuFault {
+    const flags =
+      (write ? FaultFlag.WRITE : FaultFlag.READ) | (req.instr ? FaultFlag.EXEC : 0) | FaultFlag.ADDRESS;
     this.reportFault(reason, flags, req.sid, iova);
-    const name = reason === FaultReason.DOMAIN ? "DOMAIN" : reason === FaultReason.MAPPING ? "MAPPING" : "UNKNOWN";
+    const name =
+      reason === FaultReason.DOMAIN ? "DOMAIN" : reason === FaultReason.MAPPING ? "MAPPING" : "UNKNOWN";
     return { unit: "virtio-iommu", code: reason, name, iova, sid: req.sid, pasid: req.pasid, write, message };
   }
 
   translate(req: DmaRequester, iova: number, access: Perm): TranslateResult {
     const write = (access & Perm.Write) !== 0;
     if (req.pasid >= 0) {
-      return { ok: false, fault: this.fault(req, iova, write, FaultReason.UNKNOWN, "virtio-iommu has no PASID support") };
+      return {
+        ok: false,
+        fault: this.fault(req, iova, write, FaultReason.UNKNOWN, "virtio-iommu has no PASID support"),
+      };
     }
     const slot = this.attached.get(req.sid);
     const d = slot >= 0 ? this.slots[slot] : undefined;
     if (d === undefined || d.bypass) {
       if (d !== undefined || this.bypassUnattached) {
         const base = iova - (iova % this.granule);
-        return { ok: true, entry: { iova: base, translatedAddr: base, addrMask: this.granule - 1, perm: Perm.ReadWrite } };
+        return {
+          ok: true,
+          entry: { iova: base, translatedAddr: base, addrMask: this.granule - 1, perm: Perm.ReadWrite },
+        };
       }
-      return { ok: false, fault: this.fault(req, iova, write, FaultReason.DOMAIN, "endpoint not attached and bypass is off") };
+      return {
+        ok: false,
+        fault: this.fault(req, iova, write, FaultReason.DOMAIN, "endpoint not attached and bypass is off"),
+      };
     }
     const i = d.find(iova);
     const need = write ? MapFlag.WRITE : MapFlag.READ;
     if (i < 0 || (d.flags[i]! & need) === 0) {
-      return { ok: false, fault: this.fault(req, iova, write, FaultReason.MAPPING, i < 0 ? "no mapping" : "mapping lacks the permission") };
+      return {
+        ok: false,
+        fault: this.fault(
+          req,
+          iova,
+          write,
+          FaultReason.MAPPING,
+          i < 0 ? "no mapping" : "mapping lacks the permission",
+        ),
+      };
     }
     const s = d.start[i]!;
     const e = d.end[i]!;
@@ -360,7 +408,8 @@ export class VirtioIommuDevice implements DeviceDmaPort {
       size = next;
     }
     const base = iova - (iova % size);
-    const perm = (((d.flags[i]! & MapFlag.READ) !== 0 ? Perm.Read : 0) | ((d.flags[i]! & MapFlag.WRITE) !== 0 ? Perm.Write : 0)) as Perm;
+    const perm = (((d.flags[i]! & MapFlag.READ) !== 0 ? Perm.Read : 0) |
+      ((d.flags[i]! & MapFlag.WRITE) !== 0 ? Perm.Write : 0)) as Perm;
     return { ok: true, entry: { iova: base, translatedAddr: p + (base - s), addrMask: size - 1, perm } };
   }
 
@@ -373,11 +422,22 @@ export class VirtioIommuDevice implements DeviceDmaPort {
       const n = Math.min(buf.length - off, r.entry.iova + r.entry.addrMask + 1 - a);
       const pa = r.entry.translatedAddr + (a - r.entry.iova);
       const view = buf.subarray(off, off + n);
-      const st = write ? this.mem.write(pa, view, Initiator.Device) : this.mem.read(pa, view, Initiator.Device);
+      const st = write
+        ? this.mem.write(pa, view, Initiator.Device)
+        : this.mem.read(pa, view, Initiator.Device);
       if (st !== 0) {
         return {
           ok: false,
-          fault: { unit: "memory", code: 0, name: "EXTERNAL_ABORT", iova: a, sid: req.sid, pasid: req.pasid, write, message: this.mem.lastFault()?.message ?? "memory access failed" },
+          fault: {
+            unit: "memory",
+            code: 0,
+            name: "EXTERNAL_ABORT",
+            iova: a,
+            sid: req.sid,
+            pasid: req.pasid,
+            write,
+            message: this.mem.lastFault()?.message ?? "memory access failed",
+          },
         };
       }
       off += n;

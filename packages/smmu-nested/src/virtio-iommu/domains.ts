@@ -119,7 +119,7 @@ export class EndpointTable {
 
   private slot(ep: number): number {
     const mask = this.keys.length - 1;
-    let i = Math.imul(ep, 0x9e3779b1) >>> 0 & mask;
+    let i = (Math.imul(ep, 0x9e3779b1) >>> 0) & mask;
     while (this.keys[i] !== -1 && this.keys[i] !== ep) i = (i + 1) & mask;
     return i;
   }
@@ -141,7 +141,8 @@ export class EndpointTable {
   delete(ep: number): void {
     // rebuild without the key (deletions are rare: DETACH)
     const entries: [number, number][] = [];
-    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] !== -1 && this.keys[i] !== ep) entries.push([this.keys[i]!, this.vals[i]!]);
+    for (let i = 0; i < this.keys.length; i++)
+      if (this.keys[i] !== -1 && this.keys[i] !== ep) entries.push([this.keys[i]!, this.vals[i]!]);
     this.keys.fill(-1);
     this.used = 0;
     for (const [k, v] of entries) this.set(k, v);

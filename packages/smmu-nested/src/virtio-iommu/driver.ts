@@ -11,9 +11,6 @@ import { Initiator, type PhysicalMemoryAccess, TdxSimError } from "@tdx/hw-cpu-s
 import type { VirtioIommuDevice } from "./device";
 import {
   ConfigOff,
-  FAULT_RECORD_BYTES,
-  TAIL_BYTES,
-  type VirtioIommuFault,
   decodeFault,
   decodeProbeProperties,
   encodeAttach,
@@ -21,7 +18,10 @@ import {
   encodeMap,
   encodeProbe,
   encodeUnmap,
+  FAULT_RECORD_BYTES,
   type ProbeProperty,
+  TAIL_BYTES,
+  type VirtioIommuFault,
 } from "./protocol";
 import { VirtqueueDriver } from "./virtqueue";
 
@@ -57,14 +57,16 @@ export class VirtioIommuDriver {
 
   /** Send one request and return its status (and the bytes written before the tail). */
   send(request: Uint8Array, extraWritable = 0): { status: number; body: Uint8Array } {
-    if (request.length > 128) throw new TdxSimError("E_VIOMMU_DRIVER", "request larger than the driver's buffer");
+    if (request.length > 128)
+      throw new TdxSimError("E_VIOMMU_DRIVER", "request larger than the driver's buffer");
     this.mem.write(this.reqBuf, request, Initiator.Host);
     const wlen = extraWritable + TAIL_BYTES;
     this.mem.fill(this.respBuf, wlen, 0xff, Initiator.Host);
     this.reqq.post([{ addr: this.reqBuf, len: request.length }], [{ addr: this.respBuf, len: wlen }]);
     this.dev.kick();
     const used = this.reqq.collect();
-    if (used.length !== 1) throw new TdxSimError("E_VIOMMU_DRIVER", "the device did not complete the request");
+    if (used.length !== 1)
+      throw new TdxSimError("E_VIOMMU_DRIVER", "the device did not complete the request");
     const resp = new Uint8Array(wlen);
     this.mem.read(this.respBuf, resp, Initiator.Host);
     return { status: resp[wlen - TAIL_BYTES]!, body: resp.subarray(0, extraWritable) };

@@ -78,7 +78,8 @@ export const ConfigOff = {
 export const CONFIG_BYTES = 40;
 
 function u64(v: DataView, off: number, x: number): void {
-  if (!Number.isSafeInteger(x) || x < 0) throw new TdxSimError("E_VIOMMU_FIELD", `${x} is not a 64-bit field value below 2^53`);
+  if (!Number.isSafeInteger(x) || x < 0)
+    throw new TdxSimError("E_VIOMMU_FIELD", `${x} is not a 64-bit field value below 2^53`);
   v.setUint32(off, x >>> 0, true);
   v.setUint32(off + 4, Math.floor(x / 4294967296), true);
 }
@@ -107,7 +108,13 @@ export function encodeDetach(domain: number, endpoint: number): Uint8Array {
   return b;
 }
 /** MAP [virtStart, virtEnd] (inclusive end) to physStart. */
-export function encodeMap(domain: number, virtStart: number, virtEnd: number, physStart: number, flags: number): Uint8Array {
+export function encodeMap(
+  domain: number,
+  virtStart: number,
+  virtEnd: number,
+  physStart: number,
+  flags: number,
+): Uint8Array {
   const { b, v } = req(ReqType.MAP, REQ_BYTES[ReqType.MAP]);
   v.setUint32(4, domain, true);
   u64(v, 8, virtStart);
@@ -144,7 +151,12 @@ export function decodeProbeProperties(buf: Uint8Array): ProbeProperty[] {
     const len = v.getUint16(off + 2, true);
     if (type === ProbeType.NONE) break;
     if (type === ProbeType.RESV_MEM && len >= 20) {
-      out.push({ type: "RESV_MEM", subtype: buf[off + 4]!, start: getU64(v, off + 8), end: getU64(v, off + 16) });
+      out.push({
+        type: "RESV_MEM",
+        subtype: buf[off + 4]!,
+        start: getU64(v, off + 8),
+        end: getU64(v, off + 16),
+      });
     } else out.push({ type: "UNKNOWN", code: type, length: len });
     off = Math.ceil((off + 4 + len) / 8) * 8; // properties are 8-byte aligned
   }
@@ -160,5 +172,10 @@ export interface VirtioIommuFault {
 }
 export function decodeFault(buf: Uint8Array): VirtioIommuFault {
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  return { reason: buf[0]!, flags: v.getUint32(4, true), endpoint: v.getUint32(8, true), address: getU64(v, 16) };
+  return {
+    reason: buf[0]!,
+    flags: v.getUint32(4, true),
+    endpoint: v.getUint32(8, true),
+    address: getU64(v, 16),
+  };
 }

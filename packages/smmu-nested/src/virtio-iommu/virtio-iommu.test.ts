@@ -3,12 +3,21 @@
  * pinned semantics and status codes, the RESV_MEM probe property, DMA through the domains, and
  * fault records on the event queue.
  */
-import { Initiator, PhysicalMemory, Perm } from "@tdx/hw-cpu-seam";
+import { Initiator, Perm, PhysicalMemory } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
 import { BumpAllocator } from "../alloc";
 import { VirtioIommuDevice, X86_MSI_WINDOW } from "./device";
 import { VirtioIommuDriver } from "./driver";
-import { AttachFlag, ConfigOff, FaultFlag, FaultReason, MapFlag, ReqType, Status, VirtioIommuFeature } from "./protocol";
+import {
+  AttachFlag,
+  ConfigOff,
+  FaultFlag,
+  FaultReason,
+  MapFlag,
+  ReqType,
+  Status,
+  VirtioIommuFeature,
+} from "./protocol";
 
 const EP = 0x10;
 const EP2 = 0x18;
@@ -109,14 +118,18 @@ describe("virtio-iommu translation and faults", () => {
       ok: true,
       entry: { iova: 0x4000_0000, translatedAddr: 0x8000_0000, addrMask: 0x1f_ffff },
     });
-    expect(dev.dmaWrite({ sid: EP, pasid: -1 }, 0x4000_0ffe, Uint8Array.of(1, 2, 3, 4))).toEqual({ ok: true });
+    expect(dev.dmaWrite({ sid: EP, pasid: -1 }, 0x4000_0ffe, Uint8Array.of(1, 2, 3, 4))).toEqual({
+      ok: true,
+    });
     const b = new Uint8Array(4);
     mem.read(0x8000_0ffe, b, Initiator.Host);
     expect([...b]).toEqual([1, 2, 3, 4]);
     expect(dev.dmaWrite({ sid: EP, pasid: -1 }, 0x5000_0000, Uint8Array.of(1)).ok).toBe(false);
     expect(drv.attach(2, EP2, AttachFlag.BYPASS)).toBe(Status.OK);
     expect(drv.map(2, 0, 0xfff, 0, RW)).toBe(Status.INVAL);
-    expect(dev.translate({ sid: EP2, pasid: -1 }, 0x1234_5000, Perm.Write)).toMatchObject({ entry: { translatedAddr: 0x1234_5000 } });
+    expect(dev.translate({ sid: EP2, pasid: -1 }, 0x1234_5000, Perm.Write)).toMatchObject({
+      entry: { translatedAddr: 0x1234_5000 },
+    });
   });
 
   it("reports faults on the event queue with reason, flags, endpoint and address", () => {
@@ -124,16 +137,32 @@ describe("virtio-iommu translation and faults", () => {
     dev.writeConfig(ConfigOff.BYPASS, 1, 0n);
     expect(dev.translate({ sid: EP2, pasid: -1 }, 0x3000, Perm.Read).ok).toBe(false);
     drv.attach(1, EP);
-    expect(dev.dmaWrite({ sid: EP, pasid: -1 }, 0x7000_0010, Uint8Array.of(1))).toMatchObject({ ok: false, fault: { name: "MAPPING" } });
+    expect(dev.dmaWrite({ sid: EP, pasid: -1 }, 0x7000_0010, Uint8Array.of(1))).toMatchObject({
+      ok: false,
+      fault: { name: "MAPPING" },
+    });
     expect(drv.readFaults()).toEqual([
-      { reason: FaultReason.DOMAIN, flags: FaultFlag.READ | FaultFlag.ADDRESS, endpoint: EP2, address: 0x3000 },
-      { reason: FaultReason.MAPPING, flags: FaultFlag.WRITE | FaultFlag.ADDRESS, endpoint: EP, address: 0x7000_0010 },
+      {
+        reason: FaultReason.DOMAIN,
+        flags: FaultFlag.READ | FaultFlag.ADDRESS,
+        endpoint: EP2,
+        address: 0x3000,
+      },
+      {
+        reason: FaultReason.MAPPING,
+        flags: FaultFlag.WRITE | FaultFlag.ADDRESS,
+        endpoint: EP,
+        address: 0x7000_0010,
+      },
     ]);
     expect(dev.faultsReported).toBe(2);
   });
 
   it("has no PASIDs: a PASID-tagged request faults", () => {
     const { dev } = setup();
-    expect(dev.translate({ sid: EP, pasid: 1 }, 0, Perm.Read)).toMatchObject({ ok: false, fault: { name: "UNKNOWN" } });
+    expect(dev.translate({ sid: EP, pasid: 1 }, 0, Perm.Read)).toMatchObject({
+      ok: false,
+      fault: { name: "UNKNOWN" },
+    });
   });
 });

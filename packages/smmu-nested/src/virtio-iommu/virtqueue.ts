@@ -36,7 +36,8 @@ export interface VirtqChain {
 }
 
 function check(st: number, what: string, mem: PhysicalMemoryAccess): void {
-  if (st !== 0) throw new TdxSimError("E_VIRTQ_MEMORY", `${what}: ${mem.lastFault()?.message ?? `status ${st}`}`);
+  if (st !== 0)
+    throw new TdxSimError("E_VIRTQ_MEMORY", `${what}: ${mem.lastFault()?.message ?? `status ${st}`}`);
 }
 
 class Ring {
@@ -91,12 +92,15 @@ export class VirtqueueDevice extends Ring {
     const writable: VirtqBuffer[] = [];
     let i = head;
     for (let n = 0; n < L.size; n++) {
-      if (i >= L.size) throw new TdxSimError("E_VIRTQ", `descriptor index ${i} is beyond the queue size ${L.size}`);
+      if (i >= L.size)
+        throw new TdxSimError("E_VIRTQ", `descriptor index ${i} is beyond the queue size ${L.size}`);
       const d = this.desc(i);
-      if ((d.flags & VirtqDescFlag.INDIRECT) !== 0) throw new TdxSimError("E_VIRTQ", "indirect descriptors were not negotiated");
+      if ((d.flags & VirtqDescFlag.INDIRECT) !== 0)
+        throw new TdxSimError("E_VIRTQ", "indirect descriptors were not negotiated");
       if ((d.flags & VirtqDescFlag.WRITE) !== 0) writable.push({ addr: d.addr, len: d.len });
       else {
-        if (writable.length > 0) throw new TdxSimError("E_VIRTQ", "a device-readable buffer follows a writable one");
+        if (writable.length > 0)
+          throw new TdxSimError("E_VIRTQ", "a device-readable buffer follows a writable one");
         readable.push({ addr: d.addr, len: d.len });
       }
       if ((d.flags & VirtqDescFlag.NEXT) === 0) return { head, readable, writable };
@@ -152,7 +156,11 @@ export class VirtqueueDriver extends Ring {
   private lastUsed = 0;
 
   /** Lay out a queue of `size` entries from `alloc` (16-byte table, 2-byte aligned avail, 4-byte aligned used). */
-  static create(mem: PhysicalMemoryAccess, size: number, alloc: (bytes: number, align: number) => number): VirtqueueDriver {
+  static create(
+    mem: PhysicalMemoryAccess,
+    size: number,
+    alloc: (bytes: number, align: number) => number,
+  ): VirtqueueDriver {
     const desc = alloc(16 * size, 16);
     const avail = alloc(6 + 2 * size, 2);
     const used = alloc(6 + 8 * size, 4);
@@ -163,13 +171,18 @@ export class VirtqueueDriver extends Ring {
   post(readable: readonly VirtqBuffer[], writable: readonly VirtqBuffer[]): number {
     const L = this.layout;
     const all = [...readable.map((b) => ({ ...b, w: false })), ...writable.map((b) => ({ ...b, w: true }))];
-    if (all.length === 0 || all.length > L.size) throw new TdxSimError("E_VIRTQ", "a chain needs 1..size buffers");
+    if (all.length === 0 || all.length > L.size)
+      throw new TdxSimError("E_VIRTQ", "a chain needs 1..size buffers");
     const head = this.freeHead;
     for (let k = 0; k < all.length; k++) {
       const i = (head + k) % L.size;
       const b = all[k]!;
       const a = L.desc + i * 16;
-      check(this.mem.write64(a, b.addr >>> 0, Math.floor(b.addr / 4294967296), Initiator.Host), "descriptor write", this.mem);
+      check(
+        this.mem.write64(a, b.addr >>> 0, Math.floor(b.addr / 4294967296), Initiator.Host),
+        "descriptor write",
+        this.mem,
+      );
       this.w32(a + 8, b.len);
       const last = k === all.length - 1;
       this.w16(a + 12, (last ? 0 : VirtqDescFlag.NEXT) | (b.w ? VirtqDescFlag.WRITE : 0));
