@@ -66,7 +66,7 @@ export interface TdxGuestOptions {
 
 /** Counters by cause. */
 export interface TdxGuestStats {
-  /** #VEs taken, by exit reason (index = VMX exit reason, 0..63). */
+  /** #VEs taken, by exit reason (index = VMX basic exit reason, 0..127). */
   readonly veByReason: Uint32Array;
   /** #VEs the handler could not emulate (a fault was raised). */
   veFailed: number;
@@ -105,7 +105,7 @@ export class TdxGuest {
   /** Pages currently converted to shared (Linux nr_shared, used by kexec). */
   nrShared = 0;
   readonly stats: TdxGuestStats = {
-    veByReason: new Uint32Array(64),
+    veByReason: new Uint32Array(128),
     veFailed: 0,
     vmcalls: 0,
     mapGpaCalls: 0,

@@ -45,6 +45,9 @@ export function immediateAsLinuxPasses(insn: MmioImmediateWrite): bigint {
 /** One vCPU's MMIO emulation state: the instruction buffer is reused by every #VE. */
 export class MmioEmulator {
   private readonly insnBytes = new Uint8Array(MAX_INSN_LENGTH);
+  /** Registers of the #VE being handled, read by `gprOf` (one closure for all #VEs). */
+  private gpr: BigUint64Array = new BigUint64Array(16);
+  private readonly gprOf = (i: number): bigint => this.gpr[i]!;
 
   constructor(private readonly v: TdxVcpu) {}
 
@@ -74,7 +77,8 @@ export class MmioEmulator {
       vaddr = g[Gpr.RAX]!;
     } else {
       const seg = insn.segment === "fs" ? guest.fsBase : insn.segment === "gs" ? guest.gsBase : 0n;
-      vaddr = mmioEffectiveAddress(insn, (i) => g[i]!, BigInt(regs.ip), seg);
+      this.gpr = g;
+      vaddr = mmioEffectiveAddress(insn, this.gprOf, BigInt(regs.ip), seg);
     }
     const page = BigInt(PAGE_SIZE);
     if (vaddr / page !== ((vaddr + BigInt(insn.size) - 1n) & MASK64) / page) return veFailure("page-split");

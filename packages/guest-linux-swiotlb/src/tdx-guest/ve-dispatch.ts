@@ -68,7 +68,7 @@ export class TdxVeHandler {
     frame.flags = regs.rflags;
     frame.userMode = v.userMode;
     yield* getVeInfo(v, this.args, ve);
-    v.guest.stats.veByReason[ve.exitReason & 63]!++;
+    if (ve.exitReason < 128) v.guest.stats.veByReason[ve.exitReason]!++;
     last.exitReason = ve.exitReason;
     last.failure = undefined;
     last.errno = 0;
