@@ -7,6 +7,12 @@
  * Requests without PASID to 0xFEEx_xxxx are interrupt requests: writes go to the unit's
  * interrupt-request sink, reads are unsupported requests.
  *
+ * Posted writes (option, depth > 0): a device write is translated when issued but reaches memory
+ * later, like a posted PCIe write in flight. It lands when the queue is full, before any read from
+ * the port (reads do not pass posted writes), on `flushPostedWrites()`, or when an IOTLB
+ * invalidation requests a write drain (DW with CAP.DWD). Without a drain, a write translated
+ * before an unmap can land after the invalidation completed: what drains exist to prevent.
+ *
  * @spec hw-cpu-seam dma/types.ts (DeviceDmaPort, IotlbEntry, DmaResult); reference/vtd.md §2.5
  *   step 2 (interrupt window), §6.1 (QEMU vtd_iommu_translate returns {iova, translated_addr,
  *   addr_mask, perm}); §7.1 (TDX rules, model-specific codes)
@@ -52,11 +58,28 @@ export class VtdDmaPort implements DeviceDmaPort {
   private len = new Int32Array(16);
   /** Per chunk: 1 = interrupt request (no memory access). */
   private irq = new Uint8Array(16);
+  /** Posted writes in flight: translated HPA and the bytes. */
+  private readonly posted: { hpa: number; data: Uint8Array }[] = [];
 
   constructor(
     private readonly unit: DmaPortUnit,
     private readonly mem: PhysicalMemoryAccess,
+    /** Posted writes kept in flight (0: every write completes before dmaWrite returns). */
+    readonly postedWriteDepth = 0,
   ) {}
+
+  /** Posted writes not yet in memory. */
+  get postedWrites(): number {
+    return this.posted.length;
+  }
+
+  /** Let every posted write reach memory (a drain, or ordering before a read). */
+  flushPostedWrites(): void {
+    while (this.posted.length > 0) {
+      const w = this.posted.shift()!;
+      this.mem.write(w.hpa, w.data, Initiator.Device);
+    }
+  }
 
   private report(code: number, req: DmaRequester, iova: number, write: boolean): VtdFault {
     return this.unit.recorder.report({
@@ -148,6 +171,7 @@ export class VtdDmaPort implements DeviceDmaPort {
   }
 
   dmaRead(req: DmaRequester, iova: number, dst: Uint8Array): DmaResult {
+    if (this.posted.length > 0) this.flushPostedWrites();
     if (dst.length === 0) return OK;
     const n = this.plan(req, iova, dst.length, false);
     if (typeof n !== "number") return { ok: false, fault: n };
@@ -175,6 +199,12 @@ export class VtdDmaPort implements DeviceDmaPort {
       const part = n === 1 ? src : src.subarray(off, off + l);
       if (this.irq[i] === 1) {
         this.unit.onInterruptRequest?.(req.sid, this.hpa[i]!, part);
+      } else if (this.postedWriteDepth > 0) {
+        if (this.posted.length >= this.postedWriteDepth) {
+          const oldest = this.posted.shift()!;
+          this.mem.write(oldest.hpa, oldest.data, Initiator.Device);
+        }
+        this.posted.push({ hpa: this.hpa[i]!, data: part.slice() });
       } else if (this.mem.write(this.hpa[i]!, part, Initiator.Device) !== 0) {
         return this.memFault(req, iova + off, true);
       }

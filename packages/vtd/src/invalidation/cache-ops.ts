@@ -50,6 +50,8 @@ export class CacheOps {
   };
   /** Device-TLBs by source-id (registered by device models that cache translations). */
   readonly deviceTlbs = new Map<number, DeviceTlbSink>();
+  /** Called on a write drain: in-flight (posted) DMA writes must reach memory first. */
+  readonly writeDrainListeners: (() => void)[] = [];
 
   constructor(
     private readonly cc: ContextCache,
@@ -154,7 +156,10 @@ export class CacheOps {
   /** Drains requested by an IOTLB invalidation (honoured only where CAP.DRD/DWD advertise them). */
   drain(read: boolean, write: boolean): void {
     if (read && this.drainRead) this.counts.readDrains++;
-    if (write && this.drainWrite) this.counts.writeDrains++;
+    if (write && this.drainWrite) {
+      this.counts.writeDrains++;
+      for (const l of this.writeDrainListeners) l();
+    }
   }
 }
 

@@ -203,3 +203,50 @@ describe("Invalidation queue protocol", () => {
     expect(Number(b.unit.readRegister(Reg.IQER, 8)) & 0xf).toBe(Iqei.TailMisaligned);
   });
 });
+
+describe("invalidation drains", () => {
+  function posted(drain: boolean) {
+    const b = makeVtdBench({ drain }, { postedWriteDepth: 8 });
+    const ctx = new LegacyContextTables(b.mem, b.alloc);
+    const pt = new SecondStagePageTable(b.mem, b.alloc, 4);
+    ctx.setContext(DEV.sid, { slptptr: pt.root, aw: 2, did: 7 });
+    b.driver.setRootTable(ctx.root);
+    b.driver.enableTranslation();
+    const freed = b.alloc.alloc(4096);
+    pt.map(0xc000_0000, freed, 4096, { read: true, write: true });
+    return { ...b, pt, freed };
+  }
+
+  it("a write drain with the IOTLB invalidation lands in-flight writes before the unmap completes", () => {
+    const { unit, pt, freed, driver, mem } = posted(true);
+    expect(unit.port.dmaWrite(DEV, 0xc000_0000, Uint8Array.of(0xdd)).ok).toBe(true);
+    expect(unit.port.postedWrites).toBe(1);
+    pt.unmap(0xc000_0000, 4096);
+    // Linux qi_flush_iotlb sets DW when CAP.DWD: the posted write is drained by the invalidation.
+    expect(driver.submit([[BigInt(DescType.Iotlb | (3 << 4) | (7 << 16) | 0x40), 0xc000_0000n]])).toBe(
+      "done",
+    );
+    expect(unit.port.postedWrites).toBe(0);
+    mem.write(freed, Uint8Array.of(0x00), Initiator.Host); // the page is reused after the unmap
+    unit.port.flushPostedWrites();
+    const b = new Uint8Array(1);
+    mem.read(freed, b, Initiator.Host);
+    expect(b[0]).toBe(0x00); // nothing arrives late
+    expect(unit.stats().invalidations).toMatchObject({ writeDrains: 1 });
+  });
+
+  it("without drain support a write translated before the unmap lands after it (stale DMA)", () => {
+    const { unit, pt, freed, driver, mem } = posted(false);
+    expect(unit.port.dmaWrite(DEV, 0xc000_0000, Uint8Array.of(0xdd)).ok).toBe(true);
+    pt.unmap(0xc000_0000, 4096);
+    expect(driver.submit([[BigInt(DescType.Iotlb | (3 << 4) | (7 << 16) | 0x40), 0xc000_0000n]])).toBe(
+      "done",
+    );
+    expect(unit.port.postedWrites).toBe(1);
+    mem.write(freed, Uint8Array.of(0x00), Initiator.Host);
+    unit.port.flushPostedWrites();
+    const b = new Uint8Array(1);
+    mem.read(freed, b, Initiator.Host);
+    expect(b[0]).toBe(0xdd);
+  });
+});

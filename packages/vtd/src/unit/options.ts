@@ -66,6 +66,11 @@ export interface VtdUnitOptions {
   readonly tdx?: TdxDmaOptions | false;
   /** Receives every MSI the unit sends (fault and invalidation-completion events). */
   readonly onMsi?: MsiSink;
+  /**
+   * Device writes kept in flight after translation until drained (0, the default: every write
+   * completes before dmaWrite returns). See VtdDmaPort.
+   */
+  readonly postedWriteDepth?: number;
   /** Receives interrupt requests (device writes to 0xFEEx_xxxx without PASID). */
   readonly onInterruptRequest?: (sid: number, address: number, data: Uint8Array) => void;
 }

@@ -193,7 +193,8 @@ export class VtdUnit {
     this.frcdHiDwords = new Set();
     for (let i = 0; i < this.layout.nfr; i++) this.frcdHiDwords.add(this.layout.frcd + 16 * i + 12);
     this.onInterruptRequest = opts.onInterruptRequest;
-    this.port = new VtdDmaPort(this, opts.mem);
+    this.port = new VtdDmaPort(this, opts.mem, opts.postedWriteDepth ?? 0);
+    this.ops.writeDrainListeners.push(() => this.port.flushPostedWrites());
     this.reset();
   }
 
