@@ -141,4 +141,40 @@ describe("TDX module bring-up through the ABI", () => {
       withOperand(TdxStatus.METADATA_FIELD_ID_INCORRECT, 2),
     );
   });
+
+  it("reports TDSYSINFO_STRUCT and the CMR_INFO array with TDH.SYS.INFO", () => {
+    const { p, h } = setup();
+    h.must(0, SeamcallLeaf.SYS_INIT);
+    const info = h.allocShared(1024, 1024);
+    const cmr = h.allocShared(512, 512);
+    expect(h.call(0, SeamcallLeaf.SYS_INFO, { rcx: info, rdx: 1024, r8: cmr, r9: 32 }).status).toBe(
+      TdxStatus.SYS_LP_INIT_NOT_DONE,
+    );
+    h.must(0, SeamcallLeaf.SYS_LP_INIT);
+    expect(h.call(0, SeamcallLeaf.SYS_INFO, { rcx: info, rdx: 512, r8: cmr, r9: 32 }).status).toBe(
+      withOperand(TdxStatus.OPERAND_INVALID, 2),
+    );
+    expect(h.call(0, SeamcallLeaf.SYS_INFO, { rcx: info, rdx: 1024, r8: cmr + 8, r9: 32 }).status).toBe(
+      withOperand(TdxStatus.OPERAND_INVALID, 8),
+    );
+    const r = h.must(0, SeamcallLeaf.SYS_INFO, { rcx: info, rdx: 1024, r8: cmr, r9: 32 });
+    expect([r.regs[Gpr.RDX], r.regs[Gpr.R9]]).toEqual([1024n, 32n]);
+    const b = new Uint8Array(1024);
+    p.memory.read(info, b, 0);
+    const dv = new DataView(b.buffer);
+    expect([
+      dv.getUint32(4, true),
+      dv.getUint16(32, true),
+      dv.getUint16(34, true),
+      dv.getUint16(36, true),
+    ]).toEqual([0x8086, 64, 16, 16]);
+    const c = new Uint8Array(32);
+    p.memory.read(cmr, c, 0);
+    const cv = new DataView(c.buffer);
+    expect([
+      Number(cv.getBigUint64(0, true)),
+      Number(cv.getBigUint64(8, true)),
+      cv.getBigUint64(24, true),
+    ]).toEqual([p.cmrs[0]!.base, p.cmrs[0]!.size, 0n]);
+  });
 });

@@ -16,9 +16,9 @@ import { KotState, type OpState, type SysState, type TdLifecycle, type VcpuState
 import type { ValidTdParams } from "./td-params";
 
 export const MAX_HKIDS = 2048;
-/** TDCS pages a TD needs (TDCS_BASE_SIZE / 4 KiB) in this model of TDX 1.5. */
+/** TDCS pages a TD needs (TDCS_BASE_SIZE / 4 KiB): 6 per the reference for 1.5.01 [unverified for later 1.5]. */
 export const TDCS_PAGES = 6;
-/** TDVPS pages per vCPU (TDVPS_BASE_SIZE / 4 KiB): the TDVPR plus 5 TDCX pages. */
+/** TDVPS pages per vCPU (TDVPS_BASE_SIZE / 4 KiB): the TDVPR plus 5 TDCX pages [unverified]. */
 export const TDVPS_PAGES = 6;
 /** TDCS page indices with a defined content. @spec tdx-module.md §3.2 (TDH.MNG.ADDCX) */
 export const TDCS_MSR_BITMAP_PAGE = 2;

@@ -134,7 +134,10 @@ function accept(e: GuestCpu): bigint | typeof NEEDS_TD_EXIT {
   return TdxStatus.SUCCESS;
 }
 
-/** Read `len` bytes the guest passes by private GPA (must be mapped); undefined if not. */
+/**
+ * Read `len` bytes the guest passes by private GPA (must be mapped); undefined if not. An unmapped
+ * operand is reported as OPERAND_INVALID by the callers [approximation: the module may exit].
+ */
 function readGuest(e: GuestCpu, gpa: number, len: number): Uint8Array | undefined {
   const hpa = e.privateHpa(gpa, false);
   if (hpa < 0 || (gpa % 4096) + len > 4096) return undefined;
@@ -177,7 +180,7 @@ function report(e: GuestCpu): bigint {
     mrowner: p.mrowner,
     mrownerconfig: p.mrownerconfig,
     rtmr: td.rtmr,
-    servtdHash: new Uint8Array(48),
+    servtdHash: new Uint8Array(48), // no service TDs bound [unverified: value of an empty binding table]
   });
   const o = e.core.opt;
   const rep = buildTdReport(tdInfo, {
