@@ -64,10 +64,13 @@ export class GlobalCommand {
     if ((oneshot & Gcmd.SRTP) !== 0) {
       const lo = regs.raw32(Reg.RTADDR);
       const hi = regs.raw32(Reg.RTADDR + 4);
+      const mode = (lo >>> RTADDR_TTM_SHIFT) & 3;
       state.rootTable = this.p.reader.addr(lo, hi);
-      state.rootMode = (lo >>> RTADDR_TTM_SHIFT) & 3;
+      // Cached entries of the other table format cannot be used once the mode changes.
+      const modeChanged = mode !== state.rootMode;
+      state.rootMode = mode;
       this.status(Gcmd.SRTP, 0);
-      if (cap.esrtps) this.p.ops.all();
+      if (cap.esrtps || modeChanged) this.p.ops.all();
     }
     if ((oneshot & Gcmd.SIRTP) !== 0) {
       state.irtAddress = this.p.reader.addr(regs.raw32(Reg.IRTA), regs.raw32(Reg.IRTA + 4));
