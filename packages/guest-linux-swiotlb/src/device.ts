@@ -10,6 +10,7 @@
 import { TdxSimError } from "@tdx/hw-cpu-seam";
 import { NO_SEG_BOUNDARY, PCI_DEFAULT_SEG_BOUNDARY_MASK } from "./swiotlb/constants";
 import type { IoTlbPool } from "./swiotlb/pool";
+import { boundarySlotsOf } from "./swiotlb/search";
 
 export interface DmaDeviceConfig {
   /** dev_name(), e.g. "0000:00:04.0" or "virtio0". */
@@ -63,6 +64,8 @@ export class DmaDevice {
   readonly busDmaLimit: number;
   readonly minAlignMask: number;
   readonly segBoundaryMask: number;
+  /** Slots per segment-boundary window (get_max_slots), 0 when the mask is all ones. */
+  readonly boundarySlots: number;
   readonly coherent: boolean;
   /** CONFIG_SWIOTLB_DYNAMIC: this device's transient pools (dma_io_tlb_pools). */
   readonly transientPools: IoTlbPool[] = [];
@@ -112,6 +115,7 @@ export class DmaDevice {
     this.busDmaLimit = bus;
     this.minAlignMask = minAlign;
     this.segBoundaryMask = boundary;
+    this.boundarySlots = boundarySlotsOf(boundary);
     this.coherent = cfg.coherent ?? true;
   }
 

@@ -107,7 +107,7 @@ export class IoTlbMem {
    */
   findSlots(dev: DmaDevice, orig: number, allocSize: number, allocAlignMask: number, cpu: number): number {
     const minAlign = dev.minAlignMask;
-    const boundary = dev.segBoundaryMask;
+    const boundary = dev.boundarySlots;
     if (!this.dynamic) {
       const pool = this.defpool;
       if (pool === null) return -1;

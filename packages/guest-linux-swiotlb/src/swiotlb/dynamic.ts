@@ -98,7 +98,7 @@ export class DynamicPoolGrower implements PoolGrower {
       allocSize,
       allocAlignMask,
       dev.minAlignMask,
-      dev.segBoundaryMask,
+      dev.boundarySlots,
       mem.counters,
     );
     if (index < 0) {

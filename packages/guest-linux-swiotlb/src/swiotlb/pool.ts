@@ -3,6 +3,12 @@
  * slots, with per-slot state in typed arrays (the kernel's `struct io_tlb_slot` fields, one array
  * per field) and per-area lock domains (`struct io_tlb_area`: used count and search cursor).
  *
+ * The kernel's free-run counter `list[i]` (free slots from i to the end of its run inside the
+ * segment, 0 when in use) is held as `runEnd[i]` = i + list[i], so every counter the kernel would
+ * renumber one by one is updated with one `fill`; `listAt(i)` gives the kernel's value. The last
+ * slot of each free run also records where the run starts (`runStartTag`), so merges need no walk.
+ * The counters, and so every search decision, are exactly the kernel's.
+ *
  * @spec shared/reference/swiotlb.md §a (data structures), §c.6 (free-run invariant);
  *   Linux kernel/dma/swiotlb.c swiotlb_init_io_tlb_pool
  */
@@ -22,8 +28,10 @@ export class IoTlbPool {
   /** Slots per area (nslabs / nareas). */
   readonly areaNslabs: number;
   readonly kind: PoolKind;
-  /** Free-run counter per slot (`list`): free slots from here to the segment end; 0 = in use. */
-  readonly list: Uint16Array;
+  /** End (exclusive) of the free run holding slot i; i itself when the slot is in use (list = 0). */
+  readonly runEnd: Int32Array;
+  /** At the last slot of each free run: the run's first slot (other entries are stale). */
+  readonly runStartTag: Int32Array;
   /** Bytes of the allocation remaining from the start of this slot (`alloc_size`). */
   readonly allocSize: Int32Array;
   /** Padding slots before the first data slot, stored in that data slot (`pad_slots`). */
@@ -39,6 +47,13 @@ export class IoTlbPool {
   readonly areaUsed: Int32Array;
   /** Per area: area-relative slot where the next search starts (`index`). */
   readonly areaIndex: Int32Array;
+  /** Search cache: the boundary window (slots) the two values below were computed for (-1: none). */
+  boundaryCacheSlots = -1;
+  /** Low 32 bits of the pool's DMA address masked by that boundary, and its slot number. */
+  boundaryCacheTblLo = 0;
+  boundaryCacheShift = 0;
+  /** Whether runs in this pool can cross a window of that size at all. */
+  boundaryCacheCheck = false;
 
   constructor(start: number, nslabs: number, nareas: number, kind: PoolKind) {
     if (!Number.isSafeInteger(start) || start < 0 || start % IO_TLB_SIZE !== 0) {
@@ -65,17 +80,30 @@ export class IoTlbPool {
     this.nareas = nareas;
     this.areaNslabs = Math.floor(nslabs / nareas);
     this.kind = kind;
-    this.list = new Uint16Array(nslabs);
+    this.runEnd = new Int32Array(nslabs);
+    this.runStartTag = new Int32Array(nslabs);
     this.allocSize = new Int32Array(nslabs);
     this.padSlots = new Uint16Array(nslabs);
     this.origAddr = new Float64Array(nslabs).fill(INVALID_PHYS_ADDR);
     this.mapHead = new Uint8Array(nslabs);
     this.areaUsed = new Int32Array(nareas);
     this.areaIndex = new Int32Array(nareas);
-    // Each slot starts with the free run to its segment end, capped by the pool end.
-    for (let i = 0; i < nslabs; i++) {
-      this.list[i] = Math.min(IO_TLB_SEGSIZE - (i & (IO_TLB_SEGSIZE - 1)), nslabs - i);
+    // Each segment starts as one free run (the last one capped by the pool end).
+    for (let s = 0; s < nslabs; s += IO_TLB_SEGSIZE) {
+      const e = Math.min(s + IO_TLB_SEGSIZE, nslabs);
+      this.runEnd.fill(e, s, e);
+      this.runStartTag[e - 1] = s;
     }
+  }
+
+  /** The kernel's free-run counter `list` of slot i (0 when the slot is in use). */
+  listAt(i: number): number {
+    return this.runEnd[i]! - i;
+  }
+
+  /** Whether slot i is free. */
+  isFree(i: number): boolean {
+    return this.runEnd[i]! > i;
   }
 
   /** Whether `addr` lies inside this pool. */
@@ -107,17 +135,22 @@ export class IoTlbPool {
 
   /**
    * Check the free-run invariant of §c.6: a free slot's counter is 1 + the next slot's counter
-   * when that slot is free and in the same segment, else 1; in-use slots are 0. Returns the first
-   * violation as text, or undefined when the pool is consistent.
+   * when that slot is free and in the same segment, else 1; in-use slots are 0. Also checks the
+   * run-start tags. Returns the first violation as text, or undefined when the pool is consistent.
    */
   checkInvariant(): string | undefined {
     const n = this.nslabs;
     for (let i = n - 1; i >= 0; i--) {
-      const v = this.list[i]!;
+      const v = this.listAt(i);
+      if (v < 0) return `slot ${i}: run end ${this.runEnd[i]} before the slot`;
       if (v === 0) continue;
       const nextSameSeg = i + 1 < n && ((i + 1) & (IO_TLB_SEGSIZE - 1)) !== 0;
-      const expect = nextSameSeg && this.list[i + 1]! !== 0 ? this.list[i + 1]! + 1 : 1;
+      const expect = nextSameSeg && this.listAt(i + 1) !== 0 ? this.listAt(i + 1) + 1 : 1;
       if (v !== expect) return `slot ${i}: free-run counter ${v}, expected ${expect}`;
+      const startsRun = (i & (IO_TLB_SEGSIZE - 1)) === 0 || this.listAt(i - 1) === 0;
+      if (startsRun && this.runStartTag[this.runEnd[i]! - 1] !== i) {
+        return `run [${i}, ${this.runEnd[i]}): start tag ${this.runStartTag[this.runEnd[i]! - 1]}, expected ${i}`;
+      }
     }
     return undefined;
   }

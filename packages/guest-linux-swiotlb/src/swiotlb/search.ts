@@ -10,7 +10,18 @@
  *   Linux kernel/dma/swiotlb.c swiotlb_search_pool_area, include/linux/iommu-helper.h
  *   iommu_is_span_boundary
  */
-import { IO_TLB_SEGSIZE, IO_TLB_SHIFT, IO_TLB_SIZE, NO_SEG_BOUNDARY, PAGE_SIZE_BYTES } from "./constants";
+import {
+  NO_SEG_BOUNDARY,
+  PAGE_SIZE_BYTES as PAGE,
+  IO_TLB_SHIFT as SHIFT,
+  IO_TLB_SIZE as SIZE,
+} from "./constants";
+
+// Module-local copies: the hot loops read plain constants, not imported bindings.
+const IO_TLB_SHIFT = SHIFT;
+const IO_TLB_SIZE = SIZE;
+const PAGE_SIZE_BYTES = PAGE;
+
 import type { IoTlbPool } from "./pool";
 
 /** Counters a search adds to (the caller owns the object; nothing is allocated per search). */
@@ -39,7 +50,7 @@ export function boundarySlotsOf(segBoundaryMask: number): number {
  * @param origAddr the original buffer address; 0 skips min_align matching, as in the kernel
  * @param allocAlignMask the caller's alloc_align_mask (0 for dma-direct streaming maps)
  * @param minAlignMask the device's min_align_mask
- * @param segBoundaryMask the device's segment boundary mask (2^k - 1, or >= 2^52 for none)
+ * @param boundarySlots the device's segment-boundary window in slots (boundarySlotsOf), 0 for none
  */
 export function searchPoolArea(
   pool: IoTlbPool,
@@ -48,12 +59,16 @@ export function searchPoolArea(
   allocSize: number,
   allocAlignMask: number,
   minAlignMask: number,
-  segBoundaryMask: number,
+  boundarySlots: number,
   counters: SearchCounters,
 ): number {
   const areaNslabs = pool.areaNslabs;
-  const nslots = Math.ceil(allocSize / IO_TLB_SIZE);
+  const nslots = (allocSize + (IO_TLB_SIZE - 1)) >>> IO_TLB_SHIFT;
   counters.areaSearches++;
+
+  // §c.3.3: quick reject.
+  const used = pool.areaUsed[areaIndex]!;
+  if (nslots > areaNslabs - used) return -1;
 
   // §c.3.1: page alignment for mask-less maps of a page or more, then slot alignment; the
   // min_align bits above the alloc alignment must be matched by choosing the slot.
@@ -64,20 +79,26 @@ export function searchPoolArea(
   // §c.3.2: stride in slots.
   const stride = (Math.max(alignMask, iotlbAlignMask) >>> IO_TLB_SHIFT) + 1;
 
-  // §c.3.3: quick reject.
-  const used = pool.areaUsed[areaIndex]!;
-  if (nslots > areaNslabs - used) return -1;
-
   // DMA address of the pool start, masked by the boundary (the TDX DMA address of shared memory
-  // is the plain GPA: phys_to_dma_unencrypted adds nothing on Intel).
-  const boundarySlots = boundarySlotsOf(segBoundaryMask);
-  const tblDmaAddr = boundarySlots === 0 ? pool.start : pool.start % (boundarySlots * IO_TLB_SIZE);
-  const tblLo = tblDmaAddr % 4294967296;
-  const shiftSlots = Math.ceil(tblDmaAddr / IO_TLB_SIZE);
-  const checkOrig = origAddr !== 0;
-  const origMasked = (origAddr % 4294967296) & iotlbAlignMask;
+  // is the plain GPA: phys_to_dma_unencrypted adds nothing on Intel). Cached per pool.
+  if (pool.boundaryCacheSlots !== boundarySlots) {
+    const tbl = boundarySlots === 0 ? pool.start : pool.start % (boundarySlots * IO_TLB_SIZE);
+    const shift = Math.ceil(tbl / IO_TLB_SIZE);
+    pool.boundaryCacheSlots = boundarySlots;
+    pool.boundaryCacheTblLo = tbl % 4294967296;
+    pool.boundaryCacheShift = shift;
+    // A pool inside one boundary window never has a run crossing it: skip the check.
+    pool.boundaryCacheCheck =
+      boundarySlots !== 0 &&
+      Math.floor(shift / boundarySlots) !== Math.floor((shift + pool.nslabs - 1) / boundarySlots);
+  }
+  const tblLo = pool.boundaryCacheTblLo;
+  const shiftSlots = pool.boundaryCacheShift;
+  const checkBoundary = pool.boundaryCacheCheck;
+  const checkOrig = origAddr !== 0 && iotlbAlignMask !== 0;
+  const origMasked = checkOrig ? (origAddr % 4294967296) & iotlbAlignMask : 0;
   const slotBase = areaIndex * areaNslabs;
-  const list = pool.list;
+  const runEnd = pool.runEnd;
 
   let index = pool.areaIndex[areaIndex]!;
   let checked = 0;
@@ -91,8 +112,8 @@ export function searchPoolArea(
       continue;
     }
     if (
-      (boundarySlots === 0 || ((shiftSlots + slotIndex) % boundarySlots) + nslots <= boundarySlots) &&
-      list[slotIndex]! >= nslots
+      runEnd[slotIndex]! - slotIndex >= nslots &&
+      (!checkBoundary || ((shiftSlots + slotIndex) % boundarySlots) + nslots <= boundarySlots)
     ) {
       found = slotIndex;
       break;
@@ -104,17 +125,24 @@ export function searchPoolArea(
   if (found < 0) return -1;
 
   // §c.3.5: claim. alloc_size per slot excludes the in-slot offset of the original.
-  const lowOffset = (origAddr % 4294967296) & minAlignMask & (IO_TLB_SIZE - 1);
+  const lowOffset = minAlignMask === 0 ? 0 : (origAddr % 4294967296) & minAlignMask & (IO_TLB_SIZE - 1);
   const allocSizeArr = pool.allocSize;
-  for (let i = 0; i < nslots; i++) {
-    list[found + i] = 0;
-    allocSizeArr[found + i] = allocSize - (lowOffset + i * IO_TLB_SIZE);
+  const tags = pool.runStartTag;
+  const end = runEnd[found]!;
+  const runStart = tags[end - 1]!;
+  let remaining = allocSize - lowOffset;
+  for (let i = found; i < found + nslots; i++) {
+    runEnd[i] = i; // list = 0
+    allocSizeArr[i] = remaining;
+    remaining -= IO_TLB_SIZE;
   }
-  // Free slots before the run, in the same segment, now end at the allocation: renumber 1, 2, ...
-  let count = 0;
-  for (let i = found - 1; (i & (IO_TLB_SEGSIZE - 1)) !== IO_TLB_SEGSIZE - 1 && list[i]! !== 0; i--) {
-    list[i] = ++count;
+  // The free slots before the run (same segment) now end at the allocation: the kernel renumbers
+  // them 1, 2, ... backwards; the free slots after it keep their run.
+  if (found > runStart) {
+    runEnd.fill(found, runStart, found);
+    tags[found - 1] = runStart;
   }
+  if (found + nslots < end) tags[end - 1] = found + nslots;
   // §c.3.6: cursor update (wrap_area_index wraps to 0, it is not a modulo).
   const next = index + nslots;
   pool.areaIndex[areaIndex] = next >= areaNslabs ? 0 : next;

@@ -64,6 +64,7 @@ export class Swiotlb implements BouncePolicy {
   private copies = 0;
   private copiedBytes = 0;
   private peakReserved = 0;
+  private encNoticePrinted = false;
   /** MemStatus of the last copy that failed. */
   lastCopyStatus: MemStatus = MemStatus.Ok;
 
@@ -123,7 +124,8 @@ export class Swiotlb implements BouncePolicy {
       this.failure = { kind: "no-pool", message };
       return BOUNCE_MAP_ERROR;
     }
-    if (this.memEncrypted) {
+    if (this.memEncrypted && !this.encNoticePrinted) {
+      this.encNoticePrinted = true;
       this.log.once(
         "mem-encrypt-bounce",
         "warn",
@@ -138,11 +140,12 @@ export class Swiotlb implements BouncePolicy {
       );
     }
     // §c.1: full alignment offset (in-slot part plus whole padding slots), allocation size.
-    const offset = ((orig % TWO32) & dev.minAlignMask & (allocAlignMask | (IO_TLB_SIZE - 1))) >>> 0;
+    const m = dev.minAlignMask;
+    const offset = m === 0 ? 0 : ((orig % TWO32) & m & (allocAlignMask | (IO_TLB_SIZE - 1))) >>> 0;
     const align = allocAlignMask + 1;
-    const size = Math.ceil((mappingSize + offset) / align) * align;
+    const size = align === 1 ? mappingSize + offset : Math.ceil((mappingSize + offset) / align) * align;
     let index = mem.findSlots(dev, orig, size, allocAlignMask, cpu);
-    this.notePeakReserved();
+    if (mem.grower !== null) this.notePeakReserved();
     if (index < 0) {
       this.mapFailures++;
       const message = `${dev.prefix()}swiotlb buffer is full (sz: ${size} bytes), total ${mem.nslabs} (slots), used ${mem.totalUsed} (slots)`;
@@ -269,7 +272,7 @@ export class Swiotlb implements BouncePolicy {
     const pool = this.mem.findPool(dev, addr);
     if (pool === null) return null;
     const idx = Math.floor((addr - pool.start) / IO_TLB_SIZE);
-    return pool.list[idx] === 0 && pool.origAddr[idx]! >= 0 ? pool : null;
+    return !pool.isFree(idx) && pool.origAddr[idx]! >= 0 ? pool : null;
   }
 
   private release(dev: DmaDevice, pool: IoTlbPool, tlbAddr: number, dataSlot: number): void {
@@ -298,7 +301,8 @@ export class Swiotlb implements BouncePolicy {
     let orig = pool.origAddr[index]!;
     if (orig < 0) return BounceStatus.Ok;
     let allocSize = pool.allocSize[index]!;
-    const tlbOffset = (tlbAddr % IO_TLB_SIZE) - ((orig % TWO32) & dev.minAlignMask & (IO_TLB_SIZE - 1));
+    const m = dev.minAlignMask;
+    const tlbOffset = (tlbAddr % IO_TLB_SIZE) - (m === 0 ? 0 : (orig % TWO32) & m & (IO_TLB_SIZE - 1));
     orig += tlbOffset;
     allocSize -= tlbOffset;
     let size = sizeIn;
