@@ -201,7 +201,7 @@ export class TranslationEngine {
     }
     const cd = this.cd!;
     const nested = kind === TlbKind.NESTED;
-    const r1 = this.s1.walk(cd, addr, acc, nested ? ste : null, vmid);
+    const r1 = this.s1.walk(cd, addr, acc, nested ? ste : null, vmid, useTlb && this.opts.cacheStage2);
     if (r1 !== 0) return r1;
     const s1 = this.s1;
     if (!nested) {

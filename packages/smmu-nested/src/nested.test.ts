@@ -45,6 +45,17 @@ describe("nested translation", () => {
     expect(e.lastConfigRefs).toBe(0);
   });
 
+  it("walks without any cache on request (cost model): 24 references every time, nothing cached", () => {
+    const { rig, dataPa } = setup();
+    const e = rig.smmu.engine;
+    for (let i = 0; i < 3; i++) {
+      expect(rig.smmu.walkUncached(DEV.sid, -1, VA, 1)).toBe(0);
+      expect(e.lastWalkRefs).toBe(24);
+      expect(e.outAddr).toBe(dataPa);
+    }
+    XX;
+  });
+
   it("reuses cached stage-2 translations of table pages for a neighbouring page's walk", () => {
     const { rig, n } = setup();
     const ipa2 = n.guest.alloc(4096, 4096);

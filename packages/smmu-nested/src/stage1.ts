@@ -78,9 +78,17 @@ export class Stage1Walker {
 
   /**
    * Walk the CD's TTB0 tables for `addr`. With `nested` set, table addresses are IPAs translated
-   * by its stage 2 (VMID `vmid`). Returns 0 or the fault's event id.
+   * by its stage 2 (VMID `vmid`), through the TLB's stage-2 entries when `cacheS2`. Returns 0 or
+   * the fault's event id.
    */
-  walk(cd: CdConfig, addr: number, acc: number, nested: SteConfig | null, vmid: number): number {
+  walk(
+    cd: CdConfig,
+    addr: number,
+    acc: number,
+    nested: SteConfig | null,
+    vmid: number,
+    cacheS2: boolean,
+  ): number {
     const h = cd.tt0;
     if (h.disabled) return this.fail(EventId.F_TRANSLATION, "TTB0 walks disabled (EPD0)");
     const ias = 64 - h.tsz;
@@ -93,7 +101,6 @@ export class Stage1Walker {
     let uxnTable = false;
     let pxnTable = false;
     const d = this.d;
-    const cacheS2 = this.opts.cacheStage2;
     for (let level = start; level <= 3; level++) {
       const shift = levelShift(g, level);
       const bits = level === start ? ias - shift : g - 3;

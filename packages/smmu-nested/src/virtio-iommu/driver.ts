@@ -36,7 +36,7 @@ export class VirtioIommuDriver {
   constructor(
     readonly dev: VirtioIommuDevice,
     private readonly mem: PhysicalMemoryAccess,
-    private readonly alloc: (bytes: number, align: number) => number,
+    alloc: (bytes: number, align: number) => number,
     features = dev.offered,
     eventBuffers = 8,
   ) {
