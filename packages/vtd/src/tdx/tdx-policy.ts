@@ -69,7 +69,8 @@ export class TdxDmaPolicy {
       for (let k = 0; k < this.privateTable.length; k++) this.privateTable[k] = km.isPrivateKeyId(k) ? 1 : 0;
     }
     this.blockPrivate = o.blockPrivateKeyId ?? true;
-    const guard = o.guardTdOwnedLines ?? true;
+    // Lines can only be TD-owned if some KeyID is private.
+    const guard = (o.guardTdOwnedLines ?? true) && this.privateTable.includes(1);
     this.integrity =
       guard && typeof km.pageIntegrity === "function" ? (pa) => km.pageIntegrity!(pa) : undefined;
     this.lineOwned = typeof km.lineIntegrity === "function" ? (pa) => km.lineIntegrity!(pa).owned : undefined;
