@@ -3,7 +3,8 @@
  * memory where every address is RAM, driven by JSON Lines operations (reset with ID register
  * values, mem.write/mem.read by the CPU, reg.write/reg.read in the two register pages, dma by a
  * device through the unit), one JSON answer per operation. The whole script is parsed and checked
- * first, so a malformed line fails before anything runs, with an error naming the line.
+ * first, so a malformed line fails before anything runs, with an error naming the line. A later
+ * `reset` builds a fresh unit on the same memory.
  *
  * @spec /work/shared/ARCHITECTURE.md "External contracts" (vtd/smmu script formats)
  */

@@ -266,10 +266,15 @@ export class SmmuV3 implements DeviceDmaPort {
         if (tag >= 0) {
           fi.stall = true;
           fi.stag = tag;
-          this.events.write(fi);
-          this.pendingStag = tag;
-          this.counters.stalls++;
-          return Outcome.STALLED;
+          if (this.events.write(fi)) {
+            this.pendingStag = tag;
+            this.counters.stalls++;
+            return Outcome.STALLED;
+          }
+          // the stall event could not be written (the queue write aborted): terminate instead
+          fi.stall = false;
+          fi.stag = 0;
+          return Outcome.ABORT;
         }
       }
       const record = fi.s2 ? (ste?.s2R ?? true) : cd !== null ? cd.r : true;
