@@ -59,6 +59,9 @@ export {
   type PolicyPlatformOptions,
 } from "./policy/factory";
 export {
+  type BootedSwiotlb,
+  type BootLinuxSwiotlbOptions,
+  bootLinuxSwiotlb,
   createLinuxDynamicPolicy,
   createLinuxPolicy,
   type LinuxDynamicPolicyOptions,

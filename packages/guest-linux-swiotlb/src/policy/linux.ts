@@ -13,12 +13,14 @@ import {
   RecordingEncryptionOps,
 } from "../memory/conversion";
 import type { GuestMemory } from "../memory/guest-memory";
+import type { BootMemblock } from "../memory/memblock";
 import type { GuestPageAllocator } from "../memory/page-allocator";
 import { IoTlbMem } from "../swiotlb/allocator";
 import { ARCH_LOW_ADDRESS_LIMIT, IO_TLB_SIZE, PAGE_SIZE_BYTES } from "../swiotlb/constants";
 import { DynamicPoolGrower } from "../swiotlb/dynamic";
 import { KernelLog } from "../swiotlb/log";
 import { IoTlbPool } from "../swiotlb/pool";
+import { computeSwiotlbSizing, type SwiotlbSizing, type SwiotlbSizingInput } from "../swiotlb/sizing";
 import { Swiotlb } from "../swiotlb/swiotlb";
 
 export interface LinuxPolicyOptions {
@@ -57,6 +59,7 @@ export interface LinuxDynamicPolicyOptions extends LinuxPolicyOptions {
 function build(
   opts: LinuxPolicyOptions,
   dynamic: boolean,
+  physLimit = ARCH_LOW_ADDRESS_LIMIT,
 ): { mem: IoTlbMem; counting: CountingEncryptionOps; log: KernelLog } {
   const memEncrypted = opts.memEncrypted ?? true;
   const log = opts.log ?? new KernelLog();
@@ -68,7 +71,7 @@ function build(
     dynamic,
     defaultNareas: opts.defaultNareas ?? Math.max(1, opts.nareas),
     forceBounce: opts.forceBounce ?? memEncrypted,
-    physLimit: (opts as Partial<LinuxDynamicPolicyOptions>).physLimit ?? ARCH_LOW_ADDRESS_LIMIT,
+    physLimit,
   });
   if (opts.nslabs > 0) {
     const pool = new IoTlbPool(opts.poolBase, opts.nslabs, opts.nareas, "default");
@@ -96,7 +99,7 @@ export function createLinuxPolicy(opts: LinuxPolicyOptions): Swiotlb {
 
 /** The Linux allocator with CONFIG_SWIOTLB_DYNAMIC. */
 export function createLinuxDynamicPolicy(opts: LinuxDynamicPolicyOptions): Swiotlb {
-  const { mem, counting, log } = build(opts, true);
+  const { mem, counting, log } = build(opts, true, opts.physLimit);
   mem.grower = new DynamicPoolGrower({
     pageAllocator: opts.pageAllocator,
     atomicPool: opts.atomicPool,
@@ -113,4 +116,56 @@ export function createLinuxDynamicPolicy(opts: LinuxDynamicPolicyOptions): Swiot
     memEncrypted: opts.memEncrypted ?? true,
     conversions: counting,
   });
+}
+
+export interface BootLinuxSwiotlbOptions {
+  /** The sizing inputs (RAM, CPUs, swiotlb=, encryption); `memblock` places the pool. */
+  readonly sizing: SwiotlbSizingInput & { readonly memblock: BootMemblock };
+  readonly memory: GuestMemory | null;
+  readonly conversions?: MemoryEncryptionOps;
+  /** CONFIG_SWIOTLB_DYNAMIC: with it, the allocators grown and transient pools come from. */
+  readonly dynamic?: {
+    readonly pageAllocator: GuestPageAllocator;
+    readonly atomicPool: GuestPageAllocator;
+    readonly workDelayOps?: number;
+  };
+}
+
+export interface BootedSwiotlb {
+  readonly sizing: SwiotlbSizing;
+  readonly policy: Swiotlb;
+}
+
+/**
+ * The guest kernel's SWIOTLB bring-up in one call: size the default pool (command line, 6 % rule,
+ * areas), place it below 4 GiB with the halving fallback, decrypt it (swiotlb_update_mem_attributes)
+ * and return the policy, its log starting with the boot lines. Without a pool (noforce, no low
+ * memory) every map fails with the kernel's "Can not allocate SWIOTLB buffer earlier" message.
+ */
+export function bootLinuxSwiotlb(opts: BootLinuxSwiotlbOptions): BootedSwiotlb {
+  const sizing = computeSwiotlbSizing(opts.sizing);
+  const log = new KernelLog();
+  for (const line of sizing.log) log.info(line);
+  const memEncrypted = opts.sizing.memEncrypted ?? true;
+  const common: LinuxPolicyOptions = {
+    nslabs: sizing.nslabs,
+    nareas: Math.max(1, sizing.nareas),
+    defaultNareas: Math.max(1, sizing.defaultNareas),
+    poolBase: sizing.base ?? 0,
+    memory: opts.memory,
+    memEncrypted,
+    forceBounce: sizing.forceBounce,
+    log,
+    ...(opts.conversions ? { conversions: opts.conversions } : {}),
+  };
+  const policy = opts.dynamic
+    ? createLinuxDynamicPolicy({
+        ...common,
+        pageAllocator: opts.dynamic.pageAllocator,
+        atomicPool: opts.dynamic.atomicPool,
+        defaultNslabs: sizing.requestedNslabs,
+        ...(opts.dynamic.workDelayOps !== undefined ? { workDelayOps: opts.dynamic.workDelayOps } : {}),
+      })
+    : createLinuxPolicy(common);
+  return { sizing, policy };
 }
