@@ -24,7 +24,8 @@ import { CommandQueueConsumer } from "./command-queue";
 import { ResumeAction, SyncCs } from "./commands";
 import { ABORT_SILENT, TranslationEngine } from "./engine";
 import { EventQueueWriter, QueueCounters } from "./event-queue";
-import { EventId, eventName, isTranslationFault } from "./events";
+import { EventId, isTranslationFault } from "./events";
+import { busFault, faultFromInfo, gbpaAbortFault, steAbortFault } from "./fault-report";
 import { POW2 } from "./granule";
 import {
   decodeFeatures,
@@ -287,48 +288,12 @@ export class SmmuV3 implements DeviceDmaPort {
   }
 
   private lastFault(sid: number, ssid: number, addr: number, write: boolean, stalled: boolean): IommuFault {
-    const fi = this.engine.fault;
-    const id = fi.id;
-    const where =
-      isTranslationFault(id) || id === EventId.F_WALK_EABT ? (fi.s2 ? " (stage 2)" : " (stage 1)") : "";
-    const what = fi.reason !== "" ? fi.reason : "terminated by the stream's configuration";
-    return {
-      unit: "smmu",
-      code: id,
-      name: id === 0 || id === ABORT_SILENT ? "ABORT" : eventName(id),
-      iova: addr,
-      sid,
-      pasid: ssid,
-      write,
-      message: `${stalled ? `stalled (STAG ${fi.stag}): ` : ""}${what}${where}`,
-    };
+    return faultFromInfo(this.engine.fault, sid, ssid, addr, write, stalled);
   }
 
   private abortFault(sid: number, ssid: number, addr: number, write: boolean): IommuFault {
-    if ((this.regs.cr0 & Cr0.SMMUEN) === 0) {
-      return {
-        unit: "smmu",
-        code: 0,
-        name: "GBPA_ABORT",
-        iova: addr,
-        sid,
-        pasid: ssid,
-        write,
-        message: "SMMUEN is 0 and GBPA.ABORT is set: incoming transactions abort",
-      };
-    }
-    if (this.engine.fault.id === 0) {
-      return {
-        unit: "smmu",
-        code: 0,
-        name: "STE_ABORT",
-        iova: addr,
-        sid,
-        pasid: ssid,
-        write,
-        message: "the STE's Config is abort: transactions terminate without an event",
-      };
-    }
+    if ((this.regs.cr0 & Cr0.SMMUEN) === 0) return gbpaAbortFault(sid, ssid, addr, write);
+    if (this.engine.fault.id === 0) return steAbortFault(sid, ssid, addr, write);
     return this.lastFault(sid, ssid, addr, write, false);
   }
 
@@ -407,17 +372,7 @@ export class SmmuV3 implements DeviceDmaPort {
   }
 
   private busFault(req: DmaRequester, addr: number, write: boolean): IommuFault {
-    const mf = this.mem.lastFault();
-    return {
-      unit: "memory",
-      code: 0,
-      name: "EXTERNAL_ABORT",
-      iova: addr,
-      sid: req.sid,
-      pasid: req.pasid,
-      write,
-      message: `the translated access failed in memory: ${mf?.message ?? "no details"}`,
-    };
+    return busFault(req, addr, write, this.mem.lastFault()?.message);
   }
 
   // ---- stalls ----
