@@ -42,10 +42,10 @@ export {
   type RangeAllocatorOptions,
   RangePageAllocator,
 } from "./memory/page-allocator";
+export { CC_SLOT_SIZES, CcBufferStore } from "./policy/cc-buffers";
 export {
   CC_DEFAULT_WATERMARKS,
   CC_MAX_CHUNK_BYTES,
-  CC_SLOT_SIZES,
   CcSwiotlb,
   type CcSwiotlbOptions,
   DEFAULT_KCCD_DELAY_OPS,

@@ -9,7 +9,8 @@ import { DmaDirection } from "../dma/constants";
 import { RecordingEncryptionOps } from "../memory/conversion";
 import { FlatGuestMemory } from "../memory/guest-memory";
 import { RangePageAllocator } from "../memory/page-allocator";
-import { CC_DEFAULT_WATERMARKS, CC_SLOT_SIZES, CcSwiotlb } from "./cc-swiotlb";
+import { CC_SLOT_SIZES } from "./cc-buffers";
+import { CC_DEFAULT_WATERMARKS, CcSwiotlb } from "./cc-swiotlb";
 import { BOUNCE_MAP_ERROR, BounceStatus } from "./types";
 
 const MiB = 1024 * 1024;

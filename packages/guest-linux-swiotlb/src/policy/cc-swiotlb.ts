@@ -33,6 +33,7 @@ import {
 import type { GuestMemory } from "../memory/guest-memory";
 import type { GuestPageAllocator } from "../memory/page-allocator";
 import { KernelLog } from "../swiotlb/log";
+import { CC_NCLASSES, CC_SLOT_SIZES, CcBufferStore } from "./cc-buffers";
 import {
   BOUNCE_MAP_ERROR,
   type BounceMapFailure,
@@ -41,8 +42,6 @@ import {
   BounceStatus,
 } from "./types";
 
-/** Buffer sizes of the five classes. @spec cc-swiotlb.c SLOT_SIZES */
-export const CC_SLOT_SIZES: readonly number[] = [512, 2048, 4096, 16 * 1024, 512 * 1024];
 /** Target free buffers per class. @spec cc-swiotlb.c WATERMARK_SLOT_SIZE */
 export const CC_DEFAULT_WATERMARKS: readonly number[] = [256, 16384, 8192, 1024, 32];
 /** Largest refill chunk: MAX_ORDER_NR_PAGES << PAGE_SHIFT (4 MiB on x86). @spec cc_populate_pages */
@@ -50,7 +49,7 @@ export const CC_MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Default kccd delay after a wake-up, in operations (a modelling assumption). */
 export const DEFAULT_KCCD_DELAY_OPS = 16;
 
-const NCLASSES = 5;
+const NCLASSES = CC_NCLASSES;
 const TWO32 = 4294967296;
 const ANYWHERE = 2 ** 52 - 1;
 
@@ -80,29 +79,10 @@ export class CcSwiotlb implements BouncePolicy {
   private readonly fixPartialSync: boolean;
   private readonly memEncrypted: boolean;
 
-  // Buffers (one entry per buffer, grown by doubling): start, class, original, alloc size, links.
-  private cap = 0;
-  private nbuf = 0;
-  private bufStart = new Float64Array(0);
-  private bufClass = new Uint8Array(0);
-  private bufOrig = new Float64Array(0);
-  private bufAllocSize = new Int32Array(0);
-  private bufOffset = new Int32Array(0);
-  private bufLive = new Uint8Array(0);
-  private next = new Int32Array(0);
-  private prev = new Int32Array(0);
-  private readonly head = new Int32Array(NCLASSES).fill(-1);
-  private readonly tail = new Int32Array(NCLASSES).fill(-1);
+  private readonly store = new CcBufferStore();
   /** free_count_by_size / total_count_by_size. */
-  readonly freeCount = new Int32Array(NCLASSES);
-  readonly totalCount = new Int32Array(NCLASSES);
-
-  // Refill chunks, sorted by start: start, first buffer, class.
-  private nchunks = 0;
-  private chunkStart = new Float64Array(16);
-  private chunkEnd = new Float64Array(16);
-  private chunkFirst = new Int32Array(16);
-  private chunkClass = new Uint8Array(16);
+  readonly freeCount = this.store.freeCount;
+  readonly totalCount = this.store.totalCount;
 
   private failure: BounceMapFailure | undefined;
   private clock = 0;
@@ -200,7 +180,7 @@ export class CcSwiotlb implements BouncePolicy {
         `Try to allocate too large TLB with size ${allocSize} align_mask ${alignMask.toString(16)}`,
       );
     } else {
-      buf = this.pop(cls);
+      buf = this.store.pop(cls);
       if (buf < 0)
         this.log.once(`cc-fail-${dev.name}`, "warn", `${dev.prefix()}Fail to alloc cc swiotlb slot`);
     }
@@ -212,14 +192,14 @@ export class CcSwiotlb implements BouncePolicy {
       return BOUNCE_MAP_ERROR;
     }
     if (this.shouldPopulate()) this.wakeKccd();
-    this.bufOrig[buf] = orig;
-    this.bufAllocSize[buf] = allocSize;
-    this.bufOffset[buf] = offset;
-    this.bufLive[buf] = 1;
+    this.store.orig[buf] = orig;
+    this.store.allocSize[buf] = allocSize;
+    this.store.offset[buf] = offset;
+    this.store.live[buf] = 1;
     this.live++;
     this.inUse += CC_SLOT_SIZES[cls]!;
     if (this.inUse > this.peakInUse) this.peakInUse = this.inUse;
-    const tlb = this.bufStart[buf]! + offset;
+    const tlb = this.store.start[buf]! + offset;
     if (this.bounce(buf, tlb, mappingSize, DmaDirection.ToDevice) !== BounceStatus.Ok) {
       this.releaseBuffer(buf);
       this.mapFailures++;
@@ -238,7 +218,7 @@ export class CcSwiotlb implements BouncePolicy {
     attrs: number,
   ): BounceStatus {
     this.tick();
-    const buf = this.liveBufferAt(tlbAddr);
+    const buf = this.store.liveAt(tlbAddr);
     if (buf < 0) return BounceStatus.NotMapped;
     let st: BounceStatus = BounceStatus.Ok;
     if (
@@ -255,7 +235,7 @@ export class CcSwiotlb implements BouncePolicy {
   syncSingleForDevice(_dev: DmaDevice, tlbAddr: number, size: number, dir: DmaDirection): BounceStatus {
     this.tick();
     checkDir(dir);
-    const buf = this.liveBufferAt(tlbAddr);
+    const buf = this.store.liveAt(tlbAddr);
     if (buf < 0) return BounceStatus.NotMapped;
     this.syncs++;
     if (dir === DmaDirection.ToDevice || dir === DmaDirection.Bidirectional) {
@@ -267,7 +247,7 @@ export class CcSwiotlb implements BouncePolicy {
   syncSingleForCpu(_dev: DmaDevice, tlbAddr: number, size: number, dir: DmaDirection): BounceStatus {
     this.tick();
     checkDir(dir);
-    const buf = this.liveBufferAt(tlbAddr);
+    const buf = this.store.liveAt(tlbAddr);
     if (buf < 0) return BounceStatus.NotMapped;
     this.syncs++;
     if (dir === DmaDirection.FromDevice || dir === DmaDirection.Bidirectional) {
@@ -277,7 +257,7 @@ export class CcSwiotlb implements BouncePolicy {
   }
 
   isBounceBuffer(_dev: DmaDevice, addr: number): boolean {
-    return this.liveBufferAt(addr) >= 0;
+    return this.store.liveAt(addr) >= 0;
   }
 
   /** The RFC reports the largest class whatever the device's min_align_mask. */
@@ -310,7 +290,7 @@ export class CcSwiotlb implements BouncePolicy {
       conversions: c.requests,
       convertedPages: c.pagesDecrypted + c.pagesEncrypted,
       searchSteps: this.steps,
-      pools: this.nchunks,
+      pools: this.store.chunks,
     };
   }
 
@@ -360,135 +340,26 @@ export class CcSwiotlb implements BouncePolicy {
         }
         // The RFC ignores the return value of set_memory_decrypted.
         if (this.memEncrypted) this.conversions.setMemoryDecrypted(gpa, Math.ceil(round / 4096));
-        this.addChunk(gpa, c, round / size);
+        this.store.addChunk(gpa, c, round / size);
         this.reserved += round;
         if (this.reserved > this.peakReserved) this.peakReserved = this.reserved;
       }
     }
   }
 
-  private addChunk(gpa: number, cls: number, count: number): void {
-    this.ensureCapacity(this.nbuf + count);
-    const first = this.nbuf;
-    const size = CC_SLOT_SIZES[cls]!;
-    for (let j = 0; j < count; j++) {
-      const b = first + j;
-      this.bufStart[b] = gpa + j * size;
-      this.bufClass[b] = cls;
-      this.bufOrig[b] = -1;
-      this.bufAllocSize[b] = 0;
-      this.bufLive[b] = 0;
-      this.pushTail(cls, b);
-    }
-    this.nbuf += count;
-    this.freeCount[cls] = this.freeCount[cls]! + count;
-    this.totalCount[cls] = this.totalCount[cls]! + count;
-    // Insert the chunk in start order.
-    if (this.nchunks === this.chunkStart.length) {
-      const n = this.nchunks * 2;
-      this.chunkStart = grow(this.chunkStart, new Float64Array(n));
-      this.chunkEnd = grow(this.chunkEnd, new Float64Array(n));
-      this.chunkFirst = grow(this.chunkFirst, new Int32Array(n));
-      this.chunkClass = grow(this.chunkClass, new Uint8Array(n));
-    }
-    let i = this.nchunks;
-    while (i > 0 && this.chunkStart[i - 1]! > gpa) {
-      this.chunkStart[i] = this.chunkStart[i - 1]!;
-      this.chunkEnd[i] = this.chunkEnd[i - 1]!;
-      this.chunkFirst[i] = this.chunkFirst[i - 1]!;
-      this.chunkClass[i] = this.chunkClass[i - 1]!;
-      i--;
-    }
-    this.chunkStart[i] = gpa;
-    this.chunkEnd[i] = gpa + count * size;
-    this.chunkFirst[i] = first;
-    this.chunkClass[i] = cls;
-    this.nchunks++;
-  }
-
-  private ensureCapacity(n: number): void {
-    if (n <= this.cap) return;
-    let cap = Math.max(1024, this.cap);
-    while (cap < n) cap *= 2;
-    this.bufStart = grow(this.bufStart, new Float64Array(cap));
-    this.bufClass = grow(this.bufClass, new Uint8Array(cap));
-    this.bufOrig = grow(this.bufOrig, new Float64Array(cap));
-    this.bufAllocSize = grow(this.bufAllocSize, new Int32Array(cap));
-    this.bufOffset = grow(this.bufOffset, new Int32Array(cap));
-    this.bufLive = grow(this.bufLive, new Uint8Array(cap));
-    this.next = grow(this.next, new Int32Array(cap));
-    this.prev = grow(this.prev, new Int32Array(cap));
-    this.cap = cap;
-  }
-
-  /** list_add_tail. */
-  private pushTail(cls: number, b: number): void {
-    const t = this.tail[cls]!;
-    this.prev[b] = t;
-    this.next[b] = -1;
-    if (t >= 0) this.next[t] = b;
-    else this.head[cls] = b;
-    this.tail[cls] = b;
-  }
-
-  /** list_add (at the head). */
-  private pushHead(cls: number, b: number): void {
-    const h = this.head[cls]!;
-    this.next[b] = h;
-    this.prev[b] = -1;
-    if (h >= 0) this.prev[h] = b;
-    else this.tail[cls] = b;
-    this.head[cls] = b;
-  }
-
-  /** list_first_entry + list_del_init, or -1 when empty. */
-  private pop(cls: number): number {
-    const b = this.head[cls]!;
-    if (b < 0) return -1;
-    const n = this.next[b]!;
-    this.head[cls] = n;
-    if (n >= 0) this.prev[n] = -1;
-    else this.tail[cls] = -1;
-    this.freeCount[cls] = this.freeCount[cls]! - 1;
-    return b;
-  }
-
+  /** swiotlb_release_slots: the buffer goes back to the head of its list. */
   private releaseBuffer(b: number): void {
-    const cls = this.bufClass[b]!;
-    this.bufOrig[b] = -1;
-    this.bufAllocSize[b] = 0;
-    this.bufLive[b] = 0;
     this.live--;
-    this.inUse -= CC_SLOT_SIZES[cls]!;
-    this.pushHead(cls, b);
-    this.freeCount[cls] = this.freeCount[cls]! + 1;
-  }
-
-  /** The live buffer containing `addr`, or -1 (what the xarray lookup by end address finds). */
-  private liveBufferAt(addr: number): number {
-    let lo = 0;
-    let hi = this.nchunks - 1;
-    let ci = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.chunkStart[mid]! <= addr) {
-        ci = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    if (ci < 0 || addr >= this.chunkEnd[ci]!) return -1;
-    const b =
-      this.chunkFirst[ci]! + Math.floor((addr - this.chunkStart[ci]!) / CC_SLOT_SIZES[this.chunkClass[ci]!]!);
-    return this.bufLive[b] === 1 ? b : -1;
+    this.inUse -= CC_SLOT_SIZES[this.store.cls[b]!]!;
+    this.store.release(b);
   }
 
   /** swiotlb_bounce of the RFC. */
   private bounce(b: number, tlbAddr: number, sizeIn: number, dir: DmaDirection): BounceStatus {
-    const start = this.bufStart[b]!;
-    let orig = this.bufOrig[b]!;
-    const allocSize = this.bufAllocSize[b]!;
+    const store = this.store;
+    const start = store.start[b]!;
+    let orig = store.orig[b]!;
+    const allocSize = store.allocSize[b]!;
     let size = sizeIn;
     if (size > allocSize) {
       this.log.once(
@@ -499,7 +370,7 @@ export class CcSwiotlb implements BouncePolicy {
       size = allocSize;
     }
     // The RFC copies from/to the original's start whatever part of the buffer tlbAddr names.
-    if (this.fixPartialSync) orig += tlbAddr - start - this.bufOffset[b]!;
+    if (this.fixPartialSync) orig += tlbAddr - start - store.offset[b]!;
     this.copies++;
     this.copiedBytes += size;
     const memory = this.memory;
@@ -508,11 +379,6 @@ export class CcSwiotlb implements BouncePolicy {
       dir === DmaDirection.ToDevice ? memory.copy(tlbAddr, orig, size) : memory.copy(orig, tlbAddr, size);
     return st === MemStatus.Ok ? BounceStatus.Ok : BounceStatus.CopyFault;
   }
-}
-
-function grow<T extends Float64Array | Int32Array | Uint8Array>(old: T, bigger: T): T {
-  bigger.set(old as never);
-  return bigger;
 }
 
 function checkDir(dir: DmaDirection): void {
