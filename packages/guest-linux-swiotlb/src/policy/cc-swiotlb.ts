@@ -85,6 +85,7 @@ export class CcSwiotlb implements BouncePolicy {
   readonly totalCount = this.store.totalCount;
 
   private failure: BounceMapFailure | undefined;
+  private encNoticePrinted = false;
   private clock = 0;
   private kccdPending = false;
   private kccdDueAt = 0;
@@ -158,9 +159,16 @@ export class CcSwiotlb implements BouncePolicy {
         `mapping size ${String(mappingSize)} is invalid: 1 to 2^31 - 1 bytes`,
       );
     }
+    if (!(orig >= 0 && orig + mappingSize <= 2 ** 52)) {
+      throw new TdxSimError(
+        "E_SWIOTLB_ADDR",
+        `original buffer ${String(orig)}+${mappingSize} is not inside [0, 2^52)`,
+      );
+    }
     this.tick();
     this.maps++;
-    if (this.memEncrypted) {
+    if (this.memEncrypted && !this.encNoticePrinted) {
+      this.encNoticePrinted = true;
       this.log.once(
         "mem-encrypt-bounce",
         "warn",

@@ -248,6 +248,15 @@ describe("copies (§d.2)", () => {
     ).toBe(true);
   });
 
+  it("refuses a zero size, a bad alloc mask and an address outside [0, 2^52) with typed errors", () => {
+    const s = linux(1024, 1, null);
+    expect(() => s.mapSingle(plain, 0, 0, 0, 1, 0, 0)).toThrow(/mapping size 0/);
+    expect(() => s.mapSingle(plain, 0, 10, 6, 1, 0, 0)).toThrow(/alloc_align_mask/);
+    expect(() => s.mapSingle(plain, -1, 10, 0, 1, 0, 0)).toThrow(/not inside/);
+    expect(() => s.mapSingle(plain, 2 ** 52 - 5, 10, 0, 1, 0, 0)).toThrow(/not inside/);
+    expect(s.stats().maps).toBe(0);
+  });
+
   it("DMA_NONE on a sync is a kernel BUG_ON: a typed error", () => {
     const s = linux(1024, 1, null);
     const tlb = s.mapSingle(plain, 0, 100, 0, 1, 0, 0);

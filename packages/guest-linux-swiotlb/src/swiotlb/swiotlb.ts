@@ -108,6 +108,12 @@ export class Swiotlb implements BouncePolicy {
         `mapping size ${String(mappingSize)} is invalid: 1 to 2^31 - 1 bytes`,
       );
     }
+    if (!(orig >= 0 && orig + mappingSize <= 2 ** 52)) {
+      throw new TdxSimError(
+        "E_SWIOTLB_ADDR",
+        `original buffer ${String(orig)}+${mappingSize} is not inside [0, 2^52)`,
+      );
+    }
     if (allocAlignMask < 0 || allocAlignMask > 0xffff_ffff || (allocAlignMask & (allocAlignMask + 1)) !== 0) {
       throw new TdxSimError(
         "E_SWIOTLB_ALIGN",
