@@ -37,10 +37,16 @@ describe("tdx-sim CLI", () => {
     expect(r.stderr).toMatch(/unknown command 'frobnicate'/);
   });
 
-  it("runs the default scenario", () => {
+  it("runs the default scenario and says which layers are not built yet", () => {
     const r = cli(["run", "--json"]);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.layers).toHaveLength(7);
+    expect(report.composed).toBe(false);
+    const text = cli(["run"]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/layer 1 @tdx\/hw-cpu-seam\s+built/);
+    expect(text.stdout).toMatch(/layer 4 @tdx\/kvm\s+not built yet/);
+    expect(text.stdout).not.toContain("undefined");
   });
 });

@@ -1,6 +1,7 @@
 /**
  * tdx-sim run: the default full-platform scenario. The composition of all layers comes with the
- * layer packages; until then it reports which layers are present and what is not built yet.
+ * host, VMM and firmware layers; until then it reports which layers are built, what each offers,
+ * and what is missing.
  */
 import type { Command } from "commander";
 import { describePlatform } from "../platform";
@@ -16,9 +17,11 @@ export function registerRun(program: Command): void {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         return;
       }
-      process.stdout.write("tdx-sim: default platform scenario\n");
-      for (const l of report.layers)
-        process.stdout.write(`  layer ${l.layer} ${l.name.padEnd(26)} ${l.status}\n`);
-      process.stdout.write(`\n${report.summary}\n`);
+      const lines = ["tdx-sim: default platform scenario", ""];
+      for (const l of report.layers) {
+        lines.push(`  layer ${l.layer} ${l.name.padEnd(26)} ${l.built ? "built" : "     "}  ${l.offers}`);
+      }
+      lines.push("", report.summary);
+      process.stdout.write(`${lines.join("\n")}\n`);
     });
 }
