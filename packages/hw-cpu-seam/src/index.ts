@@ -138,12 +138,14 @@ export {
   tdgMrRtmrExtend,
   tdgVeInfoGet,
   tdgVmRd,
+  tdgVmWr,
   tdgVpInfo,
   tdgVpVmcall,
   type VeInfoRegs,
   type VmcallResult,
   type VpInfo,
 } from "./tdx/guest-calls";
+export { ioInstructionLength } from "./tdx/guest-instructions";
 export {
   type AccessOutcome,
   type ExceptionHandler,
@@ -152,6 +154,9 @@ export {
   type GuestOp,
   type GuestProgram,
   type GuestRegisters,
+  type InstructionOutcome,
+  type PortIoForm,
+  type PortIoSize,
   type TdExitSignal,
   type TdGuestContext,
 } from "./tdx/guest-interface";
@@ -207,11 +212,14 @@ export {
   withOperand,
 } from "./tdx/status";
 export { TdxStatus, type TdxStatusName } from "./tdx/status-codes";
+export { CPUID_PARAVIRT_FIRST, CPUID_PARAVIRT_LAST } from "./tdx/td-cpuid";
 export {
   acceptEeqInfo,
   decodeVpEnter,
   EeqType,
   EptQual,
+  IoQual,
+  ioExitQualification,
   type TdExit,
   VmxExitReason,
   type VpEnterOutcome,
@@ -224,7 +232,9 @@ export {
   eptpControlsFor,
   TD_PARAMS_SIZE,
   TdAttributes,
+  TdCtls,
   type TdParams,
+  TdxFeatures0,
   XFAM_FIXED0,
   XFAM_FIXED1,
 } from "./tdx/td-params";

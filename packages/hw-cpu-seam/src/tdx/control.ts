@@ -8,6 +8,7 @@
  * @spec shared/reference/tdx-module.md §2 (state machines), §2.2 (KOT, MAX_HKIDS 2048),
  *   §3.2-§3.3 (TDR/TDCS/TDVPS contents), §3.4 (TD epoch, REFCOUNT), §4.2 (VE_INFO)
  */
+import type { CpuidTable } from "../cpu/cpuid";
 import type { GuestOp, GuestRegisters, TdExitSignal } from "./guest-interface";
 import type { MrtdAccumulator } from "./measurement";
 import { type GprFile, newGprFile } from "./regs";
@@ -93,6 +94,11 @@ export interface VcpuControl {
   entryEpoch: number;
   /** Guest-side per-vCPU state (context object, TLB) owned by the execution engine. */
   engine: unknown;
+  /**
+   * Values of the MSRs the guest accesses without a VM exit (MSR-bitmap bit 0), by the slot
+   * `td-msr.ts` assigns; created at the first such access.
+   */
+  msrs: BigUint64Array | undefined;
 }
 
 export interface TdControl {
@@ -117,10 +123,22 @@ export interface TdControl {
   mrtd: MrtdAccumulator | undefined;
   readonly rtmr: Uint8Array[];
   sept: SecureEpt | undefined;
-  /** TDCS.TD_CTLS.PENDING_VE_DISABLE (from ATTRIBUTES.SEPT_VE_DISABLE). */
+  /** TDCS.TD_CTLS (`TdCtls` bits); PENDING_VE_DISABLE starts as ATTRIBUTES.SEPT_VE_DISABLE. */
+  tdCtls: bigint;
+  /** TD_CTLS.PENDING_VE_DISABLE, cached for the access path (kept in step by `setTdCtls`). */
   pendingVeDisable: boolean;
+  /** TDCS.TOPOLOGY_ENUM_CONFIGURED: set by TDH.MNG.INIT, cleared by a TDH.VP.INIT version 0. */
+  topologyEnumConfigured: boolean;
   /** TDCS.NOTIFY_ENABLES (guest-writable bit 0). */
   notifyEnables: bigint;
+  /** The TD's virtual CPUID values (TDCS.CPUID_VALUES), computed at TDH.MNG.INIT. */
+  cpuid: CpuidTable | undefined;
+}
+
+/** Write TD_CTLS and its cached PENDING_VE_DISABLE bit. */
+export function setTdCtls(td: TdControl, value: bigint): void {
+  td.tdCtls = value;
+  td.pendingVeDisable = (value & 1n) !== 0n;
 }
 
 export function newTdControl(
@@ -147,8 +165,11 @@ export function newTdControl(
     mrtd: undefined,
     rtmr: [0, 1, 2, 3].map(() => new Uint8Array(48)),
     sept: undefined,
+    tdCtls: 0n,
     pendingVeDisable: false,
+    topologyEnumConfigured: false,
     notifyEnables: 0n,
+    cpuid: undefined,
   };
 }
 
@@ -176,6 +197,7 @@ export function newVcpuControl(tdvprPa: number, td: TdControl, state: VcpuState)
     pending: { status: 0n, regs: newGprFile(), vmcall: false, vmcallMask: 0 },
     entryEpoch: 0,
     engine: undefined,
+    msrs: undefined,
   };
 }
 

@@ -9,6 +9,7 @@
  *   is initialised: OPERAND_ADDR_RANGE_ERROR before)
  */
 import type { CpuComplex } from "../cpu/cpu-complex";
+import { CpuModel, type CpuModelInfo } from "../cpu/cpuid";
 import { TdxSimError } from "../errors";
 import type { PhysicalMemoryAccess } from "../memory/types";
 import {
@@ -28,6 +29,7 @@ import { SeamMemory } from "./seam-memory";
 import { isOpStateGated, leafAllowedInOpState, PageType, SysState, TdLifecycle } from "./states";
 import { withOperand } from "./status";
 import { TdxStatus } from "./status-codes";
+import { TdxFeatures0 } from "./td-params";
 import type { PhysRange } from "./tdmr";
 
 /** A device-facing sink for guest accesses that reach MMIO through the shared EPT. */
@@ -45,8 +47,22 @@ export interface TdxModuleOptions {
   readonly accept1G?: boolean;
   /** Calls TDH.PHYMEM.CACHE.WB needs per package (INTERRUPTED_RESUMABLE before the last). Default 1. */
   readonly cacheWbSteps?: number;
-  /** TDX_FEATURES0 reported by TDH.SYS.RD; default NO_RBP_MOD (18) | TOPOLOGY_ENUM (20). */
+  /**
+   * TDX_FEATURES0 reported by TDH.SYS.RD; default NO_RBP_MOD (18) | TOPOLOGY_ENUM (20), as
+   * TDX_1.5.0x. With VE_REDUCTION (30) the guest may also write TD_CTLS.REDUCE_VE.
+   */
   readonly features0?: bigint;
+  /**
+   * RDMSR/WRMSR of an MSR inside the MSR-bitmap ranges that the module's MSR table does not list,
+   * while TD_CTLS.REDUCE_VE is set: "ve" (default; the 1.5 module's td_msr_access.c injects #VE
+   * for every unlisted MSR) or "gp" (later module sources: #GP under REDUCE_VE) [sources differ].
+   */
+  readonly unlistedMsrWithReduceVe?: "ve" | "gp";
+  /**
+   * CPU model whose CPUID the TDs' virtual CPUID derives from when no `cpus` are given (with
+   * `cpus`, LP 0's CPUID is used). Default Sapphire Rapids-X.
+   */
+  readonly cpuModel?: CpuModelInfo;
   /** MAX_VCPUS_PER_TD reported; default 576 [unverified]. */
   readonly maxVcpusPerTd?: number;
   /** Highest EPT level count the platform supports (4 or 5). Default 5. */
@@ -151,7 +167,9 @@ export class TdxModuleCore {
       vpInitV1: o.vpInitV1 ?? true,
       accept1G: o.accept1G ?? false,
       cacheWbSteps: Math.max(1, o.cacheWbSteps ?? 1),
-      features0: o.features0 ?? (1n << 18n) | (1n << 20n),
+      features0: o.features0 ?? TdxFeatures0.NO_RBP_MOD | TdxFeatures0.TOPOLOGY_ENUM,
+      unlistedMsrWithReduceVe: o.unlistedMsrWithReduceVe ?? "ve",
+      cpuModel: o.cpuModel ?? CpuModel.SapphireRapidsX,
       maxVcpusPerTd: o.maxVcpusPerTd ?? 576,
       maxEptLevels: o.maxEptLevels ?? 5,
       reportVersion: o.reportVersion ?? 0,

@@ -127,6 +127,17 @@ export function* tdgVmRd(ctx: TdGuestContext, fieldId: bigint): GuestOp<{ status
   return { status, value: ctx.regs.gpr[Gpr.R8]! };
 }
 
+/** TDG.VM.WR of `value` under `mask` to a TD-scope field; returns the status and the old value. */
+export function* tdgVmWr(
+  ctx: TdGuestContext,
+  fieldId: bigint,
+  value: bigint,
+  mask: bigint,
+): GuestOp<{ status: bigint; old: bigint }> {
+  const status = yield* tdcallLeaf(ctx, TdcallLeaf.VM_WR, { rcx: 0, rdx: fieldId, r8: value, r9: mask });
+  return { status, old: ctx.regs.gpr[Gpr.R8]! };
+}
+
 export interface VmcallResult {
   /** Status of the TDCALL itself (RAX). */
   readonly status: bigint;

@@ -1,11 +1,12 @@
 /**
  * The CPU and module on a guest vCPU's side: implements `TdGuestContext` for one vCPU. Routes
  * every guest access as the hardware does — private GPA through the Secure EPT (mapped ->
- * access with the TD's HKID; PENDING -> #VE, or a TD exit when SEPT_VE_DISABLE; otherwise an
- * EPT-violation TD exit), shared GPA through the VMM's shared EPT (mapped -> access, MMIO to
- * the platform's device port; not mapped with suppress-#VE clear -> #VE; set -> TD exit) —
- * injects #VE/#DF into registered handlers, and prepares the TD exits TDH.VP.ENTER returns.
- * A small direct-mapped TLB (flushed at every TD entry) keeps repeated accesses cheap.
+ * access with the TD's HKID; PENDING -> #VE, or a TD exit when TD_CTLS.PENDING_VE_DISABLE;
+ * otherwise an EPT-violation TD exit), shared GPA through the VMM's shared EPT (mapped ->
+ * access, MMIO to the platform's device port; not mapped with suppress-#VE clear -> #VE; set ->
+ * TD exit) — runs TDCALL and the intercepted instructions (guest-instructions.ts), and through
+ * its event side (guest-events.ts) injects #VE/#DF/#GP and prepares the TD exits TDH.VP.ENTER
+ * returns. A small direct-mapped TLB (flushed at every TD entry) keeps repeated accesses cheap.
  *
  * @spec shared/reference/tdx-module.md §6.4 (routing), §4.2 (VE_INFO, #DF), §4.3 (VMCALL),
  *   §7 (machine check -> TDX_NON_RECOVERABLE_TD_NON_ACCESSIBLE, TD fatal); Intel SDM Vol. 3
@@ -16,13 +17,16 @@ import { Initiator, MemStatus } from "../memory/types";
 import { TD_EXIT_SIGNAL, type TdControl, type VcpuControl } from "./control";
 import type { TdxModuleCore } from "./core";
 import type { GuestCpu } from "./guest-cpu";
+import { VcpuEvents } from "./guest-events";
+import { executeCpuid, executeHlt, executeIo, executeMsr } from "./guest-instructions";
 import {
   type AccessOutcome,
-  type ExceptionHandler,
-  ExceptionVector,
   GuestMem,
   type GuestOp,
   type GuestRegisters,
+  type InstructionOutcome,
+  type PortIoForm,
+  type PortIoSize,
   type TdGuestContext,
 } from "./guest-interface";
 import { TdcallLeaf } from "./leaves";
@@ -40,10 +44,9 @@ const TLB_SIZE = 64;
 const NEED_R = 1;
 const NEED_W = 2;
 
-export class VcpuEngine implements TdGuestContext, GuestCpu {
+export class VcpuEngine extends VcpuEvents implements TdGuestContext, GuestCpu {
   readonly regs: GuestRegisters;
   readonly sept: SecureEpt;
-  private readonly handlers: (ExceptionHandler | undefined)[] = [];
   private readonly tlbTag = new Float64Array(TLB_SIZE);
   private readonly tlbFrame = new Float64Array(TLB_SIZE);
   private readonly tlbPerm = new Uint8Array(TLB_SIZE);
@@ -56,19 +59,18 @@ export class VcpuEngine implements TdGuestContext, GuestCpu {
   private faultShared = false;
   private faultPerms = 0;
   private faultState = 0;
-  /** The vCPU shut down (triple fault): TDH.VP.ENTER marks it DISABLED. */
-  shutDown = false;
 
-  constructor(
-    readonly core: TdxModuleCore,
-    readonly td: TdControl,
-    readonly vcpu: VcpuControl,
-  ) {
+  constructor(core: TdxModuleCore, td: TdControl, vcpu: VcpuControl) {
+    super(core, td, vcpu);
     if (!td.sept || !td.params) throw new TdxSimError("E_TDX_STATE", "a vCPU runs only in an initialised TD");
     this.sept = td.sept;
     this.regs = vcpu.regs;
     this.sharedMask = 2 ** (td.params.gpaw - 1);
     this.gpaLimit = 2 ** td.params.gpaw;
+  }
+
+  protected context(): TdGuestContext {
+    return this;
   }
 
   flushTlb(): void {
@@ -257,17 +259,6 @@ export class VcpuEngine implements TdGuestContext, GuestCpu {
     return (write ? EptQual.WRITE : EptQual.READ) | (BigInt(this.faultPerms & 7) << 3n);
   }
 
-  /** Fill the pending exit: RAX status, RCX, RDX, R8 = GPA with bits 11:0 cleared; others zero. */
-  prepareExit(status: bigint, rcx: bigint, rdx: bigint, gpa: number): void {
-    const p = this.vcpu.pending;
-    p.regs.fill(0n);
-    p.status = status;
-    p.regs[Gpr.RCX] = rcx;
-    p.regs[Gpr.RDX] = rdx;
-    p.regs[Gpr.R8] = BigInt(gpa - (gpa % 4096));
-    p.vmcall = false;
-  }
-
   private prepareEptViolation(gpa: number, write: boolean): void {
     const pendingExit = !this.faultShared && this.faultState === SeptState.PENDING;
     const eeq = BigInt(pendingExit ? EeqType.PENDING_EPT_VIOLATION : EeqType.NONE);
@@ -279,45 +270,10 @@ export class VcpuEngine implements TdGuestContext, GuestCpu {
     );
   }
 
-  private *injectVe(gpa: number, write: boolean): GuestOp<void> {
-    const ve = this.vcpu.veInfo;
-    if (ve.valid) {
-      yield* this.deliver(ExceptionVector.DF);
-      yield* this.shutdown();
-    }
-    ve.valid = true;
-    ve.exitReason = VmxExitReason.EPT_VIOLATION;
-    ve.exitQualification = this.qualification(write) | EptQual.GLA_VALID | EptQual.FINAL_TRANSLATION;
-    ve.gla = BigInt(gpa);
-    ve.gpa = BigInt(gpa);
-    ve.instructionLength = 0;
-    ve.instructionInfo = 0;
-    yield* this.deliver(ExceptionVector.VE);
-  }
-
-  private *deliver(vector: number): GuestOp<void> {
-    const h = this.handlers[vector];
-    if (!h) yield* this.shutdown();
-    else {
-      const run = h(this, vector);
-      if (run) yield* run;
-    }
-  }
-
-  /** Triple fault: the vCPU stops for good; TDH.VP.ENTER returns TDX_NON_RECOVERABLE_VCPU. */
-  *shutdown(): GuestOp<never> {
-    this.shutDown = true;
-    this.prepareExit(TdxStatus.NON_RECOVERABLE_VCPU | BigInt(VmxExitReason.TRIPLE_FAULT), 0n, 0n, 0);
-    yield TD_EXIT_SIGNAL;
-    throw new TdxSimError("E_TDX_STATE", "a shut-down vCPU was resumed");
-  }
-
-  /** Consuming poison: the module makes the TD fatal. */
-  private *machineCheck(): GuestOp<never> {
-    this.td.fatal = true;
-    this.prepareExit(TdxStatus.NON_RECOVERABLE_TD_NON_ACCESSIBLE, 0n, 0n, 0);
-    yield TD_EXIT_SIGNAL;
-    throw new TdxSimError("E_TDX_STATE", "a vCPU of a fatal TD was resumed");
+  private injectVe(gpa: number, write: boolean): GuestOp<void> {
+    const qual = this.qualification(write) | EptQual.GLA_VALID | EptQual.FINAL_TRANSLATION;
+    // the instruction length is not defined for EPT violations (Linux ve_instr_len)
+    return this.raiseVe(VmxExitReason.EPT_VIOLATION, qual, gpa, gpa, 0, 0);
   }
 
   // ------------------------------------------------------------------ TDCALL
@@ -367,14 +323,25 @@ export class VcpuEngine implements TdGuestContext, GuestCpu {
     return 0n;
   }
 
-  setExceptionHandler(vector: number, handler: ExceptionHandler | undefined): void {
-    if (!Number.isInteger(vector) || vector < 0 || vector > 31) {
-      throw new TdxSimError(
-        "E_BAD_VECTOR",
-        `exception vector ${vector} is not an architectural exception (0..31)`,
-      );
-    }
-    this.handlers[vector] = handler;
+  // ------------------------------------------------------------------ intercepted instructions
+
+  cpuid(leaf: number, subleaf: number): GuestOp<InstructionOutcome> {
+    return executeCpuid(this, leaf, subleaf);
+  }
+  hlt(): GuestOp<InstructionOutcome> {
+    return executeHlt(this);
+  }
+  rdmsr(): GuestOp<InstructionOutcome> {
+    return executeMsr(this, false);
+  }
+  wrmsr(): GuestOp<InstructionOutcome> {
+    return executeMsr(this, true);
+  }
+  in(port: number, size: PortIoSize, form?: PortIoForm): GuestOp<InstructionOutcome> {
+    return executeIo(this, port, size, true, form);
+  }
+  out(port: number, size: PortIoSize, form?: PortIoForm): GuestOp<InstructionOutcome> {
+    return executeIo(this, port, size, false, form);
   }
 
   /**

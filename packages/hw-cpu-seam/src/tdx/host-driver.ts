@@ -185,8 +185,18 @@ export class TdxHostDriver {
     }
   }
 
-  /** Create a TD with default parameters (SEPT_VE_DISABLE off unless asked, 4-level EPT). */
-  createTd(opts: Partial<TdParams> & { vcpus?: number; hkid?: number } = {}): TdHandle {
+  /**
+   * Create a TD with default parameters (SEPT_VE_DISABLE off unless asked, 4-level EPT); vCPUs
+   * get TDH.VP.INIT version 1 with x2APIC id `x2apicIds[i]` (default i) unless `vpInitVersion` is 0.
+   */
+  createTd(
+    opts: Partial<TdParams> & {
+      vcpus?: number;
+      hkid?: number;
+      vpInitVersion?: 0 | 1;
+      x2apicIds?: readonly number[];
+    } = {},
+  ): TdHandle {
     const hkid = opts.hkid ?? this.hkids.shift();
     if (hkid === undefined) throw new TdxSimError("E_TDX_TEST_OOM", "no TD HKID left");
     const params: TdParams = {
@@ -200,7 +210,7 @@ export class TdxHostDriver {
       ...(opts.mrowner ? { mrowner: opts.mrowner } : {}),
       ...(opts.mrownerconfig ? { mrownerconfig: opts.mrownerconfig } : {}),
     };
-    return new TdHandle(this, hkid, params, opts.vcpus ?? 1);
+    return new TdHandle(this, hkid, params, opts.vcpus ?? 1, opts.vpInitVersion ?? 1, opts.x2apicIds);
   }
 }
 
@@ -225,6 +235,8 @@ export class TdHandle {
     readonly hkid: number,
     params: TdParams,
     vcpus: number,
+    vpInitVersion: 0 | 1 = 1,
+    x2apicIds?: readonly number[],
   ) {
     this.levels = Number((params.eptpControls >> 3n) & 7n) === 4 ? 5 : 4;
     this.gpaw = (params.configFlags & ConfigFlags.GPAW) !== 0n ? 52 : 48;
@@ -248,7 +260,7 @@ export class TdHandle {
         h.must(0, SeamcallLeaf.VP_ADDCX, { rcx: pg, rdx: tdvpr });
         tdcx.push(pg);
       }
-      h.must(0, SeamcallLeaf.VP_INIT, { rcx: tdvpr, rdx: 0, r8: v }, 1);
+      h.must(0, SeamcallLeaf.VP_INIT, { rcx: tdvpr, rdx: 0, r8: x2apicIds?.[v] ?? v }, vpInitVersion);
       this.pages.vcpus.push({ tdvpr, tdcx, lp: -1 });
     }
   }

@@ -63,6 +63,7 @@ export const TdField = {
   NOTIFY_ENABLES: 0x9110000300000010n,
   CONFIG_FLAGS: 0x9110000300000016n,
   TD_CTLS: 0x9110000300000017n,
+  TOPOLOGY_ENUM_CONFIGURED: 0x9110000000000019n,
   TD_EPOCH: 0x9210000300000000n,
   /** Elements 0..5 of MRTD (48 bytes as six u64). */
   MRTD: 0x1310000300000000n,
@@ -91,6 +92,11 @@ export interface TdFieldRule {
 }
 
 const ALL = 0xffffffffffffffffn;
+/**
+ * TD_CTLS bits the guest may write: PENDING_VE_DISABLE, ENUM_TOPOLOGY, VIRT_CPUID2 (the 1.5 table);
+ * REDUCE_VE (bit 3) is added when TDX_FEATURES0.VE_REDUCTION is enumerated (see td-metadata.ts).
+ */
+export const TD_CTLS_GUEST_WR = 7n;
 const rule = (
   host: bigint,
   dbg: bigint,
@@ -122,7 +128,8 @@ export const TD_FIELD_RULES: ReadonlyMap<number, TdFieldRule> = new Map<number, 
   [fieldKey(TdField.TSC_FREQUENCY), rule(0xffffn, 0xffffn, 0xffffn)],
   [fieldKey(TdField.NOTIFY_ENABLES), rule(0n, ALL, 1n, 0n, 1n, 1n)],
   [fieldKey(TdField.CONFIG_FLAGS), rule(ALL, ALL, ALL)],
-  [fieldKey(TdField.TD_CTLS), rule(0n, ALL, ALL, 0n, 0n, 7n)],
+  [fieldKey(TdField.TD_CTLS), rule(0n, ALL, ALL, 0n, 0n, TD_CTLS_GUEST_WR)],
+  [fieldKey(TdField.TOPOLOGY_ENUM_CONFIGURED), rule(0xffn, 0xffn, 0xffn)],
   [fieldKey(TdField.TD_EPOCH), rule(ALL, ALL, 0n)],
 ]);
 

@@ -6,7 +6,7 @@
  *   src/vmm_dispatcher/api_calls/{tdh_mng_create.c,tdh_mng_key_config.c,tdh_mng_add_cx.c,
  *   tdh_mng_init.c,tdh_mng_rd_wr.c,tdh_mng_vpflushdone.c,tdh_mng_key_freeid.c}
  */
-import { newTdControl, TDCS_MSR_BITMAP_PAGE, TDCS_PAGES, TDCS_SEPT_ROOT_PAGE } from "./control";
+import { newTdControl, setTdCtls, TDCS_MSR_BITMAP_PAGE, TDCS_PAGES, TDCS_SEPT_ROOT_PAGE } from "./control";
 import type { CallCtx, TdxModuleCore } from "./core";
 import { SeamcallLeaf } from "./leaves";
 import { MrtdAccumulator } from "./measurement";
@@ -15,8 +15,9 @@ import { SecureEpt } from "./sept";
 import { KotState, OpState, PageType, TdLifecycle } from "./states";
 import { OperandId, withOperand } from "./status";
 import { TdxStatus } from "./status-codes";
+import { tdCpuidTable } from "./td-cpuid";
 import { hostAccessor, readTdField, writeTdField } from "./td-metadata";
-import { TD_PARAMS_ALIGNMENT, TD_PARAMS_SIZE, TdAttributes, validateTdParams } from "./td-params";
+import { TD_PARAMS_ALIGNMENT, TD_PARAMS_SIZE, TdAttributes, TdCtls, validateTdParams } from "./td-params";
 
 /** TDH.MNG.CREATE: RCX = new TDR page, RDX = HKID (private, free). */
 export function mngCreate(m: TdxModuleCore, c: CallCtx): bigint {
@@ -75,7 +76,11 @@ export function mngAddCx(m: TdxModuleCore, c: CallCtx): bigint {
   return TdxStatus.SUCCESS;
 }
 
-/** TDH.MNG.INIT: RCX = TDR, RDX = TD_PARAMS (1 KiB aligned, shared). Starts MRTD; -> INITIALIZED. */
+/**
+ * TDH.MNG.INIT: RCX = TDR, RDX = TD_PARAMS (1 KiB aligned, shared). Starts MRTD, sets TD_CTLS
+ * (PENDING_VE_DISABLE = ATTRIBUTES.SEPT_VE_DISABLE), TOPOLOGY_ENUM_CONFIGURED and the virtual
+ * CPUID; -> INITIALIZED.
+ */
 export function mngInit(m: TdxModuleCore, c: CallCtx): bigint {
   const r = m.gatedTd(Number(c.in[Gpr.RCX]), OperandId.RCX, SeamcallLeaf.MNG_INIT);
   if (!r.td) return r.status;
@@ -89,7 +94,10 @@ export function mngInit(m: TdxModuleCore, c: CallCtx): bigint {
   if (!v.ok) return v.status;
   const p = v.params;
   td.params = p;
-  td.pendingVeDisable = (p.attributes & TdAttributes.SEPT_VE_DISABLE) !== 0n;
+  setTdCtls(td, (p.attributes & TdAttributes.SEPT_VE_DISABLE) !== 0n ? TdCtls.PENDING_VE_DISABLE : 0n);
+  // cleared again if a vCPU is initialised without a virtual x2APIC id (TDH.VP.INIT version 0)
+  td.topologyEnumConfigured = true;
+  td.cpuid = tdCpuidTable(m, p.gpaw);
   td.sept = new SecureEpt(
     m.sm,
     m.sm.layout.withKey(td.tdcxPas[TDCS_SEPT_ROOT_PAGE]!, td.hkid),
@@ -115,7 +123,14 @@ export function mngRd(m: TdxModuleCore, c: CallCtx): bigint {
 export function mngWr(m: TdxModuleCore, c: CallCtx): bigint {
   const r = m.gatedTd(Number(c.in[Gpr.RCX]), OperandId.RCX, SeamcallLeaf.MNG_WR);
   if (!r.td) return r.status;
-  const v = writeTdField(r.td, c.in[Gpr.RDX]!, c.in[Gpr.R8]!, c.in[Gpr.R9]!, hostAccessor(r.td));
+  const v = writeTdField(
+    r.td,
+    c.in[Gpr.RDX]!,
+    c.in[Gpr.R8]!,
+    c.in[Gpr.R9]!,
+    hostAccessor(r.td),
+    m.opt.features0,
+  );
   if (v.status !== TdxStatus.SUCCESS) return v.status;
   c.out[Gpr.R8] = v.old;
   return TdxStatus.SUCCESS;

@@ -57,7 +57,7 @@ export function vpAddCx(m: TdxModuleCore, c: CallCtx): bigint {
 
 /**
  * TDH.VP.INIT: RCX = TDVPR, RDX = initial guest RCX/R8; version 1 adds R8 = x2APIC id (unique in
- * the TD). Assigns VCPU_INDEX and the reset state: RIP 0xFFFFFFF0, RBX = GPAW, RSI = index.
+ * the TD); version 0 clears TDCS.TOPOLOGY_ENUM_CONFIGURED. Assigns VCPU_INDEX and the reset state: RIP 0xFFFFFFF0, RBX = GPAW, RSI = index.
  */
 export function vpInit(m: TdxModuleCore, c: CallCtx): bigint {
   const r = m.vcpuOf(Number(c.in[Gpr.RCX]), OperandId.RCX);
@@ -78,6 +78,8 @@ export function vpInit(m: TdxModuleCore, c: CallCtx): bigint {
   }
   v.index = td.numVcpus++;
   v.x2apicId = x2apic;
+  // no virtual x2APIC id given: the VMM has not configured topology enumeration
+  if (c.version === 0) td.topologyEnumConfigured = false;
   const gpr = v.regs.gpr;
   gpr.fill(0n);
   gpr[Gpr.RBX] = BigInt(td.params!.gpaw);

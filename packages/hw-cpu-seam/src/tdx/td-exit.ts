@@ -7,8 +7,8 @@
  *
  * @spec shared/reference/tdx-module.md §4.3 (TD exits, VMCALL register protocol), §6.3-§6.4;
  *   intel/tdx-module src/td_transitions/td_exit.c, include x86_defs.h (vmx_eeq_type_t,
- *   tdaccept_vmx_eeq_info_t); Intel SDM Vol. 3 Appendix C (exit reasons), Table 28-7 (EPT
- *   violation exit qualification)
+ *   tdaccept_vmx_eeq_info_t); Intel SDM Vol. 3 Appendix C (exit reasons), Table 28-5 (I/O exit
+ *   qualification), Table 28-7 (EPT violation exit qualification)
  */
 import { Gpr, type GprFile, newGprFile } from "./regs";
 import { isError, statusBase, statusDetailsL2 } from "./status";
@@ -51,6 +51,37 @@ export const EptQual = {
   GLA_VALID: 128n,
   FINAL_TRANSLATION: 256n,
 } as const;
+
+/**
+ * Exit qualification of an I/O-instruction VM exit: size - 1 in bits 2:0, direction (1 = IN) bit
+ * 3, string (INS/OUTS) bit 4, REP prefix bit 5, operand encoding (1 = immediate port) bit 6, port
+ * in bits 31:16. @spec Intel SDM Vol. 3C Table 28-5; kvm-guest-qemu.md §3.4
+ */
+export const IoQual = {
+  IN: 8,
+  STRING: 16,
+  REP: 32,
+  IMMEDIATE: 64,
+  PORT_SHIFT: 16,
+} as const;
+
+/** The I/O exit qualification for an access of `size` bytes (1, 2 or 4) to `port`. */
+export function ioExitQualification(
+  port: number,
+  size: number,
+  isIn: boolean,
+  form: { readonly imm8?: boolean; readonly string?: boolean; readonly rep?: boolean } = {},
+): number {
+  return (
+    ((size - 1) |
+      (isIn ? IoQual.IN : 0) |
+      (form.string ? IoQual.STRING : 0) |
+      (form.rep ? IoQual.REP : 0) |
+      (form.imm8 ? IoQual.IMMEDIATE : 0) |
+      (port << IoQual.PORT_SHIFT)) >>>
+    0
+  );
+}
 
 /** Bits 12:7 (GLA-related) the module clears before a TD exit. */
 export const QUAL_SANITIZE_MASK = ~0x1f80n;

@@ -35,6 +35,32 @@ export const XFAM_FIXED1 = 0x3n;
 /** CONFIG_FLAGS bits. */
 export const ConfigFlags = { GPAW: 1n, FLEXIBLE_PENDING_VE: 2n, NO_RBP_MOD: 4n } as const;
 
+/**
+ * TDCS.TD_CTLS bits (TDG.VM.RD/WR field 0x9110000300000017).
+ * @spec tdx-module.md §4.1 (TDG.VM.RD/WR row: bit 0 PENDING_VE_DISABLE, 1 ENUM_TOPOLOGY, 63 LOCK);
+ *   kvm-guest-qemu.md §3.1 item 5 (bit 3 REDUCE_VE); intel/tdx-module td_ctls_t (bit 2
+ *   VIRT_CPUID2); torvalds/linux arch/x86/include/asm/shared/tdx.h TD_CTLS_*
+ */
+export const TdCtls = {
+  PENDING_VE_DISABLE: 1n << 0n,
+  ENUM_TOPOLOGY: 1n << 1n,
+  VIRT_CPUID2: 1n << 2n,
+  REDUCE_VE: 1n << 3n,
+  LOCK: 1n << 63n,
+} as const;
+
+/**
+ * TDX_FEATURES0 bits the model acts on (global metadata, TDH.SYS.RD / TDG.SYS.RD).
+ * @spec intel/tdx-module global_sys_fields_lookup.c / tdx_features_enum0_t: NO_RBP_MOD 18,
+ *   TOPOLOGY_ENUM 20, VE_REDUCTION 30 (quoted from the module spec on lkml, "KVM: TDX:
+ *   IA32_TSC_DEADLINE", 2024)
+ */
+export const TdxFeatures0 = {
+  NO_RBP_MOD: 1n << 18n,
+  TOPOLOGY_ENUM: 1n << 20n,
+  VE_REDUCTION: 1n << 30n,
+} as const;
+
 export interface TdParams {
   readonly attributes: bigint;
   readonly xfam: bigint;

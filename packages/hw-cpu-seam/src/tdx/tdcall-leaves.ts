@@ -7,7 +7,7 @@
  *
  * @spec shared/reference/tdx-module.md §4.1, §4.2, §6.3, §8.2, §8.3; intel/tdx-module
  *   src/td_dispatcher/vm_exits/{tdg_vp_info.c,tdg_vp_veinfo_get.c,tdg_mem_page_accept.c,
- *   tdg_mr_rtmr_extend.c,tdg_mr_report.c,tdg_vm_rd_wr.c}
+ *   tdg_mr_rtmr_extend.c,tdg_mr_report.c,tdg_vm_rd_wr.c (R8 = 0 unless the call succeeds)}
  */
 import { Initiator, MemStatus } from "../memory/types";
 import type { GuestCpu } from "./guest-cpu";
@@ -200,9 +200,10 @@ function report(e: GuestCpu): bigint {
   return TdxStatus.SUCCESS;
 }
 
-/** TDG.VM.RD: RCX = VM index (0), RDX = field id -> R8 = value, RDX = next id (-1). */
+/** TDG.VM.RD: RCX = VM index (0), RDX = field id -> R8 = value (0 on failure), RDX = next id (-1). */
 function vmRd(e: GuestCpu): bigint {
   const g = e.regs.gpr;
+  g[Gpr.R8] = 0n;
   if (g[Gpr.RCX] !== 0n) return withOperand(TdxStatus.OPERAND_INVALID, OperandId.RCX);
   const r = readTdField(e.td, g[Gpr.RDX]!, "guest");
   if (r.status !== TdxStatus.SUCCESS) return r.status;
@@ -211,11 +212,13 @@ function vmRd(e: GuestCpu): bigint {
   return TdxStatus.SUCCESS;
 }
 
-/** TDG.VM.WR: RCX = VM index (0), RDX = field id, R8 = value, R9 = mask -> R8 = old value. */
+/** TDG.VM.WR: RCX = VM index (0), RDX = field id, R8 = value, R9 = mask -> R8 = old value (0 on failure). */
 function vmWr(e: GuestCpu): bigint {
   const g = e.regs.gpr;
+  const value = g[Gpr.R8]!;
+  g[Gpr.R8] = 0n;
   if (g[Gpr.RCX] !== 0n) return withOperand(TdxStatus.OPERAND_INVALID, OperandId.RCX);
-  const r = writeTdField(e.td, g[Gpr.RDX]!, g[Gpr.R8]!, g[Gpr.R9]!, "guest");
+  const r = writeTdField(e.td, g[Gpr.RDX]!, value, g[Gpr.R9]!, "guest", e.core.opt.features0);
   if (r.status !== TdxStatus.SUCCESS) return r.status;
   g[Gpr.R8] = r.old;
   return TdxStatus.SUCCESS;
