@@ -1,8 +1,9 @@
 /**
  * The TDX module ABI contract: what any implementation of the module must do, checked only
- * through SEAMCALL (host), the guest execution interface (TDCALL, memory, #VE) and host memory —
- * a full host bring-up, a TD build with its MRTD, a run with every kind of exit, a private <->
- * shared conversion and a teardown that returns every page. Another implementation adapts itself
+ * through SEAMCALL (host), the guest execution interface (TDCALL, memory, intercepted
+ * instructions, #VE) and host memory — a full host bring-up, a TD build with its MRTD, a run with
+ * every kind of exit, instruction #VEs with their VE_INFO, a private <-> shared conversion and a
+ * teardown that returns every page. Another implementation adapts itself
  * to `TdxPlatformUnderTest` and calls `describeTdxContract` from its tests.
  *
  * @spec shared/reference/tdx-module.md §2-§4, §6, §8 (statuses, exits, measurement), §3.6, §5.5
@@ -213,6 +214,45 @@ export function describeTdxContract(name: string, make: () => TdxPlatformUnderTe
       expect(got).toEqual([48, 2, 1, TdxStatus.NO_VALID_VE_INFO, 0n]);
       const want = createHash("sha384").update(Buffer.alloc(48)).update(Buffer.alloc(48, 0x5a)).digest("hex");
       expect(rtmr3.toString("hex")).toBe(want);
+    });
+
+    it("intercepts instructions: CPUID 0x21 answered in place; CPUID 0x40000000, HLT, IN, WRMSR(ICR) raise #VE with reason, qualification and length", () => {
+      const p = make();
+      const h = new TdxHostDriver(p);
+      h.bringUp();
+      const td = h.createTd();
+      td.finalize();
+      const got: unknown[] = [];
+      td.loadGuestCode(function* (ctx) {
+        ctx.setExceptionHandler(ExceptionVector.VE, function* (c) {
+          const ve = yield* tdgVeInfoGet(c);
+          got.push([ve.exitReason, ve.exitQualification, ve.instructionLength]);
+          c.regs.rip += ve.instructionLength;
+        });
+        ctx.regs.rip = CODE;
+        got.push(yield* ctx.cpuid(0x21, 0), ctx.regs.gpr[Gpr.RBX], ctx.regs.rip - CODE);
+        got.push(yield* ctx.cpuid(0x40000000, 0));
+        got.push(yield* ctx.hlt());
+        got.push(yield* ctx.in(0x3f8, 1));
+        ctx.regs.gpr[Gpr.RCX] = 0x830n;
+        got.push(yield* ctx.wrmsr(), ctx.regs.rip - CODE);
+        yield* tdgVpVmcall(ctx, TdVmcall.HLT);
+      });
+      vmcallOf(td.enter(0, 0).outcome);
+      expect(got).toEqual([
+        "done",
+        0x65746e49n, // "Inte"
+        2,
+        [VmxExitReason.CPUID, 0n, 2],
+        "emulated",
+        [VmxExitReason.HLT, 0n, 1],
+        "emulated",
+        [VmxExitReason.IO, (0x3f8n << 16n) | 8n, 1],
+        "emulated",
+        [VmxExitReason.MSR_WRITE, 0n, 2],
+        "emulated",
+        8,
+      ]);
     });
 
     it("tears a TD down in KVM's order and gives every page back (PT_NDA)", () => {
