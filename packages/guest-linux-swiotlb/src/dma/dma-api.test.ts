@@ -5,12 +5,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { DmaDevice } from "../device";
-import { RecordingEncryptionOps } from "../memory/conversion";
+import { EIO, RecordingEncryptionOps } from "../memory/conversion";
 import { FlatGuestMemory } from "../memory/guest-memory";
 import { RangePageAllocator } from "../memory/page-allocator";
 import { CcSwiotlb } from "../policy/cc-swiotlb";
 import { createLinuxPolicy } from "../policy/linux";
 import type { BouncePolicy } from "../policy/types";
+import { runGuestOp, ScriptedEncryptionGuestOps } from "../td/scripted-encryption-ops";
 import { DmaAttr, DmaDirection } from "./constants";
 import { DmaApi, type SwiotlbBouncedEvent } from "./dma-api";
 
@@ -231,5 +232,58 @@ describe("coherent allocations (force_dma_unencrypted)", () => {
     const dev24 = new DmaDevice({ name: "0000:00:09.0", dmaMaskBits: 24 });
     const { api } = td();
     expect(api.allocCoherent(dev24, 4096)).toEqual({ ok: false, error: "no-memory" });
+  });
+});
+
+describe("coherent allocations as guest code (inside a TD every conversion exits)", () => {
+  function tdApi(vmm?: ConstructorParameters<typeof ScriptedEncryptionGuestOps>[0]) {
+    const memory = new FlatGuestMemory(32 * MiB);
+    const conv = new ScriptedEncryptionGuestOps(vmm);
+    const pages = new RangePageAllocator(20 * MiB, 8 * MiB);
+    const api = new DmaApi({ bounce: null, memory, pageAllocator: pages, conversions: conv });
+    return { api, memory, conv, pages };
+  }
+
+  it("alloc: one MapGPA exit for the page-aligned buffer, then zeroed; free: one exit back to private", () => {
+    const { api, memory, conv, pages } = tdApi();
+    memory.bytes.fill(0x5a, 20 * MiB, 20 * MiB + 8192);
+    const a = runGuestOp(api.allocCoherentOp(nic, 5000));
+    expect(a.exits).toBe(1);
+    expect(a.value).toEqual({
+      ok: true,
+      buffer: { cpuAddr: 20 * MiB, dmaAddr: 20 * MiB, size: 8192, atomic: false },
+    });
+    expect(memory.bytes.subarray(20 * MiB, 20 * MiB + 8192).every((b) => b === 0)).toBe(true);
+    if (!a.value.ok) return;
+    const f = runGuestOp(api.freeCoherentOp(nic, a.value.buffer));
+    expect(f).toEqual({ value: { ok: true, leaked: false }, exits: 1 });
+    expect(conv.records.map((r) => [r.kind, r.gpa, r.pages])).toEqual([
+      ["decrypt", 20 * MiB, 2],
+      ["encrypt", 20 * MiB, 2],
+    ]);
+    expect(pages.allocatedBytes()).toBe(0);
+  });
+
+  it("a refused decryption leaks the pages; a refused re-encryption leaks them at free", () => {
+    let next = EIO;
+    const { api, pages } = tdApi(() => {
+      const st = next;
+      next = 0;
+      return st;
+    });
+    expect(runGuestOp(api.allocCoherentOp(nic, 4096)).value).toEqual({ ok: false, error: "decrypt-failed" });
+    expect(api.leakedPages).toBe(1);
+    const r = runGuestOp(api.allocCoherentOp(nic, 4096)).value;
+    if (!r.ok) throw new Error("allocation failed");
+    next = EIO;
+    expect(runGuestOp(api.freeCoherentOp(nic, r.buffer)).value).toEqual({ ok: true, leaked: true });
+    expect([api.leakedPages, pages.allocatedBytes()]).toEqual([2, 8192]);
+  });
+
+  it("the synchronous form refuses conversions that would exit the TD", () => {
+    const { api } = tdApi();
+    expect(() => api.allocCoherent(nic, 4096)).toThrow(
+      expect.objectContaining({ code: "E_TD_EXIT_IN_SYNC_CALL" }),
+    );
   });
 });

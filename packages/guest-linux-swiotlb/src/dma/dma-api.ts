@@ -5,6 +5,10 @@
  * syncs and unmaps, and coherent allocations (pages decrypted with set_memory_decrypted, or taken
  * from the pre-decrypted atomic pool when the caller cannot sleep).
  *
+ * Coherent allocation and free convert pages, so they are guest code (`allocCoherentOp`,
+ * `freeCoherentOp`, composed with `yield*` inside a TD, where MapGPA exits to the VMM); the
+ * synchronous `allocCoherent` / `freeCoherent` run the same code and refuse an exit.
+ *
  * DMA addresses equal guest-physical addresses: on Intel TDX phys_to_dma and
  * phys_to_dma_unencrypted add nothing (the shared bit lives in the page tables, not in DMA
  * addresses).
@@ -15,15 +19,20 @@
  *   kernel/dma/direct.h dma_direct_map_page, dma_direct_unmap_page, dma_direct_sync_single_for_*,
  *   kernel/dma/swiotlb.c swiotlb_map, include/linux/dma-direct.h dma_capable
  */
-import { MemStatus, TdxSimError } from "@tdx/hw-cpu-seam";
+import { type GuestOp, MemStatus, TdxSimError } from "@tdx/hw-cpu-seam";
 import type { DmaDevice } from "../device";
 import { dmaBitMaskHex } from "../device";
-import type { MemoryEncryptionOps } from "../memory/conversion";
+import {
+  type AnyMemoryEncryptionOps,
+  type MemoryEncryptionGuestOps,
+  toGuestEncryptionOps,
+} from "../memory/conversion";
 import type { GuestMemory } from "../memory/guest-memory";
 import type { GuestPageAllocator } from "../memory/page-allocator";
 import { BOUNCE_MAP_ERROR, type BounceMapFailure, type BouncePolicy, BounceStatus } from "../policy/types";
 import { PAGE_SIZE_BYTES } from "../swiotlb/constants";
 import { KernelLog } from "../swiotlb/log";
+import { runWithoutExit } from "../tdx-guest/conversion";
 import { DmaAttr, DmaDirection } from "./constants";
 
 /** One swiotlb_bounced tracepoint hit (what `swiotlb_map` records before mapping). */
@@ -94,7 +103,8 @@ export interface DmaApiOptions {
   readonly pageAllocator: GuestPageAllocator;
   /** The pre-decrypted atomic pool for non-blocking coherent allocations. */
   readonly atomicPool?: GuestPageAllocator;
-  readonly conversions: MemoryEncryptionOps;
+  /** Either form; inside a TD the guest-code form, with `allocCoherentOp` / `freeCoherentOp`. */
+  readonly conversions: AnyMemoryEncryptionOps;
   /** force_dma_unencrypted (true in a TDX/SEV guest). Default true. */
   readonly memEncrypted?: boolean;
   readonly log?: KernelLog;
@@ -116,7 +126,7 @@ export class DmaApi {
   private readonly memory: GuestMemory;
   private readonly pages: GuestPageAllocator;
   private readonly atomicPool: GuestPageAllocator | undefined;
-  private readonly conversions: MemoryEncryptionOps;
+  private readonly conversions: MemoryEncryptionGuestOps;
   private readonly memEncrypted: boolean;
   private readonly onBounced: ((ev: SwiotlbBouncedEvent) => void) | undefined;
   private readonly coherent = new Map<number, CoherentBuffer>();
@@ -128,7 +138,7 @@ export class DmaApi {
     this.memory = opts.memory;
     this.pages = opts.pageAllocator;
     this.atomicPool = opts.atomicPool;
-    this.conversions = opts.conversions;
+    this.conversions = toGuestEncryptionOps(opts.conversions);
     this.memEncrypted = opts.memEncrypted ?? true;
     this.log = opts.log ?? opts.bounce?.log ?? new KernelLog();
     this.onBounced = opts.onBounced;
@@ -234,6 +244,18 @@ export class DmaApi {
    * or the atomic pool when `atomic`). A failed decryption leaks the pages, as the kernel does.
    */
   allocCoherent(dev: DmaDevice, sizeIn: number, opts: { readonly atomic?: boolean } = {}): DmaAllocResult {
+    return runWithoutExit(
+      this.allocCoherentOp(dev, sizeIn, opts),
+      "dma_alloc_coherent (set_memory_decrypted)",
+    );
+  }
+
+  /** `allocCoherent` as guest code: the decryption may exit to the VMM (MapGPA). */
+  *allocCoherentOp(
+    dev: DmaDevice,
+    sizeIn: number,
+    opts: { readonly atomic?: boolean } = {},
+  ): GuestOp<DmaAllocResult> {
     if (!Number.isSafeInteger(sizeIn) || sizeIn <= 0) {
       throw new TdxSimError(
         "E_DMA_ALLOC",
@@ -250,7 +272,10 @@ export class DmaApi {
     } else {
       gpa = this.pages.alloc(size, dev.coherentLimit());
       if (gpa < 0) return { ok: false, error: "no-memory" };
-      if (this.memEncrypted && this.conversions.setMemoryDecrypted(gpa, size / PAGE_SIZE_BYTES) !== 0) {
+      if (
+        this.memEncrypted &&
+        (yield* this.conversions.setMemoryDecryptedOp(gpa, size / PAGE_SIZE_BYTES)) !== 0
+      ) {
         this.leakedPages += size / PAGE_SIZE_BYTES;
         return { ok: false, error: "decrypt-failed" };
       }
@@ -267,7 +292,15 @@ export class DmaApi {
   }
 
   /** dma_free_coherent: re-encrypt and free; leak if re-encryption fails. */
-  freeCoherent(_dev: DmaDevice, buffer: CoherentBuffer): DmaFreeResult {
+  freeCoherent(dev: DmaDevice, buffer: CoherentBuffer): DmaFreeResult {
+    return runWithoutExit(this.freeCoherentOp(dev, buffer), "dma_free_coherent (set_memory_encrypted)");
+  }
+
+  /**
+   * `freeCoherent` as guest code: re-encryption is MapGPA to private (an exit), then acceptance of
+   * the pages the VMM adds back.
+   */
+  *freeCoherentOp(_dev: DmaDevice, buffer: CoherentBuffer): GuestOp<DmaFreeResult> {
     const b = this.coherent.get(buffer.cpuAddr);
     if (b === undefined || b.size !== buffer.size) return { ok: false, error: "not-allocated" };
     this.coherent.delete(buffer.cpuAddr);
@@ -275,7 +308,10 @@ export class DmaApi {
       this.atomicPool!.free(b.cpuAddr, b.size);
       return { ok: true, leaked: false };
     }
-    if (this.memEncrypted && this.conversions.setMemoryEncrypted(b.cpuAddr, b.size / PAGE_SIZE_BYTES) !== 0) {
+    if (
+      this.memEncrypted &&
+      (yield* this.conversions.setMemoryEncryptedOp(b.cpuAddr, b.size / PAGE_SIZE_BYTES)) !== 0
+    ) {
       this.leakedPages += b.size / PAGE_SIZE_BYTES;
       return { ok: true, leaked: true };
     }

@@ -33,6 +33,7 @@ import {
 import type { GuestMemory } from "../memory/guest-memory";
 import type { GuestPageAllocator } from "../memory/page-allocator";
 import { KernelLog } from "../swiotlb/log";
+import { runWithoutExit } from "../tdx-guest/conversion";
 import { CC_NCLASSES, CC_SLOT_SIZES, CcBufferStore } from "./cc-buffers";
 import {
   BOUNCE_MAP_ERROR,
@@ -346,8 +347,14 @@ export class CcSwiotlb implements BouncePolicy {
           this.log.warn("cc-swiotlb: No memory for cc swiotlb!");
           return;
         }
-        // The RFC ignores the return value of set_memory_decrypted.
-        if (this.memEncrypted) this.conversions.setMemoryDecrypted(gpa, Math.ceil(round / 4096));
+        // The RFC ignores the return value of set_memory_decrypted. kccd runs here synchronously:
+        // the model has no TD form of cc-swiotlb (inside a TD this conversion would exit).
+        if (this.memEncrypted) {
+          runWithoutExit(
+            this.conversions.setMemoryDecryptedOp(gpa, Math.ceil(round / 4096)),
+            "cc-swiotlb kccd (set_memory_decrypted of a refill chunk)",
+          );
+        }
         this.store.addChunk(gpa, c, round / size);
         this.reserved += round;
         if (this.reserved > this.peakReserved) this.peakReserved = this.reserved;

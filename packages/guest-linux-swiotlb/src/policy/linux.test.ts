@@ -11,8 +11,9 @@ import { DmaDirection } from "../dma/constants";
 import { RecordingEncryptionOps } from "../memory/conversion";
 import { TopDownMemblock } from "../memory/memblock";
 import { RangePageAllocator } from "../memory/page-allocator";
+import { runGuestOp, ScriptedEncryptionGuestOps } from "../td/scripted-encryption-ops";
 import { parseTrace } from "../trace/format";
-import { bootLinuxSwiotlb, createLinuxPolicy } from "./linux";
+import { bootLinuxSwiotlb, bootLinuxSwiotlbOp, createLinuxPolicy } from "./linux";
 import { BOUNCE_MAP_ERROR, BounceStatus } from "./types";
 
 const GiB = 1024 * 1024 * 1024;
@@ -138,5 +139,35 @@ describe("the free-run counters stay the kernel's after every operation", () => 
       const bad = s.mem.defpool!.checkInvariant();
       if (bad !== undefined) expect(`op ${i}: ${bad}`).toBe("consistent");
     }
+  });
+});
+
+describe("bootLinuxSwiotlbOp (the same boot as guest code)", () => {
+  const sizing = { ramBytes: GiB, possibleCpus: 2, cmdline: "1024" };
+
+  it("exits to the VMM once, for the pool's set_memory_decrypted, and counts it in the policy's stats", () => {
+    const conv = new ScriptedEncryptionGuestOps();
+    const run = runGuestOp(
+      bootLinuxSwiotlbOp({
+        sizing: { ...sizing, memblock: new TopDownMemblock([[0x10_0000, 0x4000_0000]]) },
+        memory: null,
+        conversions: conv,
+      }),
+    );
+    expect(run.exits).toBe(1);
+    expect(conv.records).toEqual([
+      { kind: "decrypt", gpa: 0x4000_0000 - 2 * 1024 * 1024, pages: 512, status: 0 },
+    ]);
+    expect(run.value.policy.stats()).toMatchObject({ conversions: 1, convertedPages: 512 });
+  });
+
+  it("the synchronous boot refuses conversions that exit", () => {
+    expect(() =>
+      bootLinuxSwiotlb({
+        sizing: { ...sizing, memblock: new TopDownMemblock([[0x10_0000, 0x4000_0000]]) },
+        memory: null,
+        conversions: new ScriptedEncryptionGuestOps(),
+      }),
+    ).toThrow(/swiotlb_update_mem_attributes .* needs a TD exit/);
   });
 });

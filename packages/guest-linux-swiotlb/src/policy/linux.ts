@@ -2,14 +2,16 @@
  * The two Linux policies: "linux" (one default pool, CONFIG_SWIOTLB_DYNAMIC off, the distro
  * default) and "linux-dynamic" (the same default pool plus grown and transient pools). Both place
  * the default pool at a given GPA and decrypt it once, as swiotlb_update_mem_attributes does.
+ * Each constructor is guest code (`...Op`, composed with `yield*` inside a TD, where the pool's
+ * MapGPA exits to the VMM) with a synchronous form that runs the same code without an exit.
  *
  * @spec shared/reference/swiotlb.md §b.4 step 4 (one set_memory_decrypted over the page-aligned
  *   pool), §e (dynamic pools: can_grow on x86 CoCo, phys_limit 4 GiB - 1)
  */
-import { TdxSimError } from "@tdx/hw-cpu-seam";
+import { type GuestOp, TdxSimError } from "@tdx/hw-cpu-seam";
 import {
+  type AnyMemoryEncryptionOps,
   CountingEncryptionOps,
-  type MemoryEncryptionOps,
   RecordingEncryptionOps,
 } from "../memory/conversion";
 import type { GuestMemory } from "../memory/guest-memory";
@@ -17,11 +19,12 @@ import type { BootMemblock } from "../memory/memblock";
 import type { GuestPageAllocator } from "../memory/page-allocator";
 import { IoTlbMem } from "../swiotlb/allocator";
 import { ARCH_LOW_ADDRESS_LIMIT, IO_TLB_SIZE, PAGE_SIZE_BYTES } from "../swiotlb/constants";
-import { DynamicPoolGrower } from "../swiotlb/dynamic";
+import { DynamicPoolGrower, type WorkItemMode } from "../swiotlb/dynamic";
 import { KernelLog } from "../swiotlb/log";
 import { IoTlbPool } from "../swiotlb/pool";
 import { computeSwiotlbSizing, type SwiotlbSizing, type SwiotlbSizingInput } from "../swiotlb/sizing";
 import { Swiotlb } from "../swiotlb/swiotlb";
+import { runWithoutExit } from "../tdx-guest/conversion";
 
 export interface LinuxPolicyOptions {
   /** Default pool slots (0: no pool, as after swiotlb=noforce or a failed boot allocation). */
@@ -34,8 +37,11 @@ export interface LinuxPolicyOptions {
   readonly poolBase: number;
   /** Guest memory for the copies, or null to count copies without moving bytes. */
   readonly memory: GuestMemory | null;
-  /** Where pool decryption goes (default: a RecordingEncryptionOps). */
-  readonly conversions?: MemoryEncryptionOps;
+  /**
+   * Where pool decryption goes (default: a RecordingEncryptionOps); either form. Inside a TD pass
+   * the guest-code form and use the `...Op` constructors.
+   */
+  readonly conversions?: AnyMemoryEncryptionOps;
   /** A TDX/SEV guest (default true): forces bouncing and decrypts the pool. */
   readonly memEncrypted?: boolean;
   /** io_tlb_mem.force_bounce (default: memEncrypted). */
@@ -54,13 +60,17 @@ export interface LinuxDynamicPolicyOptions extends LinuxPolicyOptions {
   readonly workDelayOps?: number;
   /** io_tlb_mem.phys_limit (default 4 GiB - 1). */
   readonly physLimit?: number;
+  /** Where the growth work item runs (default "inline"; "deferred" inside a TD). */
+  readonly workItems?: WorkItemMode;
 }
 
-function build(
+const POOL_DECRYPT = "swiotlb_update_mem_attributes (set_memory_decrypted of the default pool)";
+
+function* buildOp(
   opts: LinuxPolicyOptions,
   dynamic: boolean,
   physLimit = ARCH_LOW_ADDRESS_LIMIT,
-): { mem: IoTlbMem; counting: CountingEncryptionOps; log: KernelLog } {
+): GuestOp<{ mem: IoTlbMem; counting: CountingEncryptionOps; log: KernelLog }> {
   const memEncrypted = opts.memEncrypted ?? true;
   const log = opts.log ?? new KernelLog();
   const counting = new CountingEncryptionOps(opts.conversions ?? new RecordingEncryptionOps());
@@ -79,7 +89,8 @@ function build(
     if (memEncrypted) {
       // swiotlb_update_mem_attributes: the whole page-aligned pool in one request.
       const pages = Math.ceil((opts.nslabs * IO_TLB_SIZE) / PAGE_SIZE_BYTES);
-      counting.setMemoryDecrypted(opts.poolBase, pages);
+      // Linux ignores the result: a failure leaves a pool the device cannot reach.
+      yield* counting.setMemoryDecryptedOp(opts.poolBase, pages);
     }
   }
   return { mem, counting, log };
@@ -87,7 +98,12 @@ function build(
 
 /** The Linux allocator with one static pool. */
 export function createLinuxPolicy(opts: LinuxPolicyOptions): Swiotlb {
-  const { mem, counting, log } = build(opts, false);
+  return runWithoutExit(createLinuxPolicyOp(opts), POOL_DECRYPT);
+}
+
+/** `createLinuxPolicy` as guest code (the pool's decryption may exit to the VMM). */
+export function* createLinuxPolicyOp(opts: LinuxPolicyOptions): GuestOp<Swiotlb> {
+  const { mem, counting, log } = yield* buildOp(opts, false);
   return new Swiotlb({
     mem,
     memory: opts.memory,
@@ -99,7 +115,12 @@ export function createLinuxPolicy(opts: LinuxPolicyOptions): Swiotlb {
 
 /** The Linux allocator with CONFIG_SWIOTLB_DYNAMIC. */
 export function createLinuxDynamicPolicy(opts: LinuxDynamicPolicyOptions): Swiotlb {
-  const { mem, counting, log } = build(opts, true, opts.physLimit);
+  return runWithoutExit(createLinuxDynamicPolicyOp(opts), POOL_DECRYPT);
+}
+
+/** `createLinuxDynamicPolicy` as guest code (the pool's decryption may exit to the VMM). */
+export function* createLinuxDynamicPolicyOp(opts: LinuxDynamicPolicyOptions): GuestOp<Swiotlb> {
+  const { mem, counting, log } = yield* buildOp(opts, true, opts.physLimit);
   mem.grower = new DynamicPoolGrower({
     pageAllocator: opts.pageAllocator,
     atomicPool: opts.atomicPool,
@@ -108,6 +129,7 @@ export function createLinuxDynamicPolicy(opts: LinuxDynamicPolicyOptions): Swiot
     defaultNslabs: opts.defaultNslabs ?? opts.nslabs,
     memEncrypted: opts.memEncrypted ?? true,
     ...(opts.workDelayOps !== undefined ? { workDelayOps: opts.workDelayOps } : {}),
+    ...(opts.workItems !== undefined ? { workItems: opts.workItems } : {}),
   });
   return new Swiotlb({
     mem,
@@ -122,12 +144,13 @@ export interface BootLinuxSwiotlbOptions {
   /** The sizing inputs (RAM, CPUs, swiotlb=, encryption); `memblock` places the pool. */
   readonly sizing: SwiotlbSizingInput & { readonly memblock: BootMemblock };
   readonly memory: GuestMemory | null;
-  readonly conversions?: MemoryEncryptionOps;
+  readonly conversions?: AnyMemoryEncryptionOps;
   /** CONFIG_SWIOTLB_DYNAMIC: with it, the allocators grown and transient pools come from. */
   readonly dynamic?: {
     readonly pageAllocator: GuestPageAllocator;
     readonly atomicPool: GuestPageAllocator;
     readonly workDelayOps?: number;
+    readonly workItems?: WorkItemMode;
   };
 }
 
@@ -143,6 +166,11 @@ export interface BootedSwiotlb {
  * memory) every map fails with the kernel's "Can not allocate SWIOTLB buffer earlier" message.
  */
 export function bootLinuxSwiotlb(opts: BootLinuxSwiotlbOptions): BootedSwiotlb {
+  return runWithoutExit(bootLinuxSwiotlbOp(opts), POOL_DECRYPT);
+}
+
+/** `bootLinuxSwiotlb` as guest code: inside a TD the pool's MapGPA exits to the VMM. */
+export function* bootLinuxSwiotlbOp(opts: BootLinuxSwiotlbOptions): GuestOp<BootedSwiotlb> {
   const sizing = computeSwiotlbSizing(opts.sizing);
   const log = new KernelLog();
   for (const line of sizing.log) log.info(line);
@@ -158,14 +186,16 @@ export function bootLinuxSwiotlb(opts: BootLinuxSwiotlbOptions): BootedSwiotlb {
     log,
     ...(opts.conversions ? { conversions: opts.conversions } : {}),
   };
-  const policy = opts.dynamic
-    ? createLinuxDynamicPolicy({
+  const d = opts.dynamic;
+  const policy = d
+    ? yield* createLinuxDynamicPolicyOp({
         ...common,
-        pageAllocator: opts.dynamic.pageAllocator,
-        atomicPool: opts.dynamic.atomicPool,
+        pageAllocator: d.pageAllocator,
+        atomicPool: d.atomicPool,
         defaultNslabs: sizing.requestedNslabs,
-        ...(opts.dynamic.workDelayOps !== undefined ? { workDelayOps: opts.dynamic.workDelayOps } : {}),
+        ...(d.workDelayOps !== undefined ? { workDelayOps: d.workDelayOps } : {}),
+        ...(d.workItems !== undefined ? { workItems: d.workItems } : {}),
       })
-    : createLinuxPolicy(common);
+    : yield* createLinuxPolicyOp(common);
   return { sizing, policy };
 }

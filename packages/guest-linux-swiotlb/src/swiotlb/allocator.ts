@@ -7,7 +7,7 @@
  *   orders), §c.8 (debugfs), §e (lookups); Linux kernel/dma/swiotlb.c swiotlb_find_slots,
  *   swiotlb_search_area, swiotlb_pool_find_slots, inc_used_and_hiwater, add_mem_pool
  */
-import { TdxSimError } from "@tdx/hw-cpu-seam";
+import { type GuestOp, TdxSimError } from "@tdx/hw-cpu-seam";
 import type { DmaDevice } from "../device";
 import { ARCH_LOW_ADDRESS_LIMIT, IO_TLB_MAX_SEGMENT_BYTES, IO_TLB_SIZE } from "./constants";
 import type { IoTlbPool } from "./pool";
@@ -22,8 +22,16 @@ export interface PoolGrower {
   grow(mem: IoTlbMem, dev: DmaDevice, orig: number, allocSize: number, allocAlignMask: number): number;
   /** Release a transient pool when its mapping is unmapped. */
   deleteTransient(mem: IoTlbMem, dev: DmaDevice, pool: IoTlbPool): void;
-  /** Run the background work item if it is due at virtual time `now` (or whenever pending, with `drain`). */
+  /**
+   * Called at every SWIOTLB operation (virtual time `now`): run the background work item if it is
+   * due and runs inline; work deferred to guest code only notes the time.
+   */
   runBackground(mem: IoTlbMem, now: number, drain: boolean): void;
+  /**
+   * Run the background work item if it is due at `now` (or whenever pending, with `drain`), in
+   * either mode, as guest code: its conversions may exit to the VMM.
+   */
+  runBackgroundOp(mem: IoTlbMem, now: number, drain: boolean): GuestOp<void>;
   /** Transient pools currently alive (over all devices). */
   readonly liveTransientPools: number;
 }

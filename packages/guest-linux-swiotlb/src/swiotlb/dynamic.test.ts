@@ -3,13 +3,14 @@
  * atomic pool; the work item adds a pool of the default size (capped at 4 MiB) at the head of the
  * list; transient pools go away at unmap; debugfs counts transient slots.
  */
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { DmaDevice } from "../device";
 import { DmaDirection } from "../dma/constants";
 import { RecordingEncryptionOps } from "../memory/conversion";
 import { RangePageAllocator } from "../memory/page-allocator";
-import { createLinuxDynamicPolicy } from "../policy/linux";
+import { createLinuxDynamicPolicy, createLinuxDynamicPolicyOp } from "../policy/linux";
 import { BOUNCE_MAP_ERROR, BounceStatus } from "../policy/types";
+import { runGuestOp, ScriptedEncryptionGuestOps } from "../td/scripted-encryption-ops";
 import { DynamicPoolGrower } from "./dynamic";
 
 const MiB = 1024 * 1024;
@@ -154,5 +155,84 @@ describe("dynamic pools", () => {
           workDelayOps: -1,
         }),
     ).toThrow(/workDelayOps/);
+  });
+});
+
+describe("dynamic pools inside a TD (growth decrypts, so the work item is guest code)", () => {
+  // A device of its own per test: transient pools hang off the device.
+  let dev = new DmaDevice({ name: "0000:00:06.0" });
+  beforeEach(() => {
+    dev = new DmaDevice({ name: "0000:00:06.0" });
+  });
+
+  function tdSetup(workItems: "inline" | "deferred") {
+    const conv = new ScriptedEncryptionGuestOps();
+    const atomic = new RangePageAllocator(8 * MiB, MiB, { buddyAligned: false });
+    const boot = runGuestOp(
+      createLinuxDynamicPolicyOp({
+        nslabs: 128,
+        nareas: 1,
+        poolBase: 16 * MiB,
+        memory: null,
+        conversions: conv,
+        pageAllocator: new RangePageAllocator(64 * MiB, 32 * MiB),
+        atomicPool: atomic,
+        workDelayOps: 2,
+        workItems,
+      }),
+    );
+    return { s: boot.value, bootExits: boot.exits, conv, grower: boot.value.mem.grower as DynamicPoolGrower };
+  }
+
+  it("deferred: maps and unmaps never run it; runBackgroundOp does, with one MapGPA exit", () => {
+    const { s, bootExits, conv, grower } = tdSetup("deferred");
+    expect(bootExits).toBe(1); // swiotlb_update_mem_attributes
+    s.mapSingle(dev, 0, 262144, 0, BI, 0, 0);
+    const t = s.mapSingle(dev, 0, 100, 0, BI, 0, 0); // transient pool (atomic pool: no exit)
+    expect(dev.transientPools.length).toBe(1);
+    for (let i = 0; i < 6; i++) s.syncSingleForCpu(dev, t, 100, BI); // well past the delay
+    expect([grower.pending, s.mem.pools.length]).toEqual([true, 1]);
+    const run = runGuestOp(s.runBackgroundOp());
+    expect(run.exits).toBe(1);
+    expect([grower.pending, s.mem.pools.length, grower.poolsGrown]).toEqual([false, 2, 1]);
+    expect(conv.records.at(-1)).toEqual({
+      kind: "decrypt",
+      gpa: s.mem.pools[0]!.start,
+      pages: 64,
+      status: 0,
+    });
+    expect(s.unmapSingle(dev, t, 100, BI, 0)).toBe(BounceStatus.Ok);
+    expect(grower.liveTransientPools).toBe(0);
+  });
+
+  it("deferred: before its delay the work waits unless drained; the synchronous call refuses the exit", () => {
+    const { s, grower } = tdSetup("deferred");
+    s.mapSingle(dev, 0, 262144, 0, BI, 0, 0);
+    s.mapSingle(dev, 0, 100, 0, BI, 0, 0);
+    expect(runGuestOp(s.runBackgroundOp()).exits).toBe(0);
+    expect(grower.pending).toBe(true);
+    expect(() => s.runBackground(true)).toThrow(expect.objectContaining({ code: "E_TD_EXIT_IN_SYNC_CALL" }));
+  });
+
+  it("inline: the operation at which the work falls due would have to exit, which a map cannot", () => {
+    const { s } = tdSetup("inline");
+    s.mapSingle(dev, 0, 262144, 0, BI, 0, 0);
+    const t = s.mapSingle(dev, 0, 100, 0, BI, 0, 0);
+    s.syncSingleForCpu(dev, t, 100, BI);
+    expect(() => s.syncSingleForCpu(dev, t, 100, BI)).toThrow(/dyn_alloc work item needs a TD exit/);
+  });
+
+  it("checks its work-item mode", () => {
+    expect(
+      () =>
+        new DynamicPoolGrower({
+          pageAllocator: new RangePageAllocator(0, 4096),
+          atomicPool: new RangePageAllocator(4096, 4096),
+          conversions: new RecordingEncryptionOps(),
+          log: setup().s.log,
+          defaultNslabs: 128,
+          workItems: "later" as "inline",
+        }),
+    ).toThrow(/use "inline" or "deferred"/);
   });
 });

@@ -9,7 +9,7 @@
  *   (copy directions, CVE-2022-0854: map always copies), §d.3 (max mapping size);
  *   Linux kernel/dma/swiotlb.c (6.12.y / 6.18.y)
  */
-import { MemStatus, TdxSimError } from "@tdx/hw-cpu-seam";
+import { type GuestOp, MemStatus, TdxSimError } from "@tdx/hw-cpu-seam";
 import type { DmaDevice } from "../device";
 import { DmaAttr, DmaDirection } from "../dma/constants";
 import type { CountingEncryptionOps } from "../memory/conversion";
@@ -22,6 +22,7 @@ import {
   BounceStatus,
   type PolicyKind,
 } from "../policy/types";
+import { runWithoutExit } from "../tdx-guest/conversion";
 import type { IoTlbMem } from "./allocator";
 import { IO_TLB_MAX_SEGMENT_BYTES, IO_TLB_SIZE, PAGE_SIZE_BYTES } from "./constants";
 import { KernelLog } from "./log";
@@ -239,8 +240,17 @@ export class Swiotlb implements BouncePolicy {
   }
 
   runBackground(drain = false): void {
+    runWithoutExit(this.runBackgroundOp(drain), "SWIOTLB background work (the dyn_alloc work item)");
+  }
+
+  /**
+   * Background work that is due now (or all pending work with `drain`) as guest code: the
+   * dyn_alloc work item decrypts its new pool, which exits to the VMM inside a TD. Guest programs
+   * drive this where a kworker would get the vCPU (with `workItems: "deferred"`).
+   */
+  *runBackgroundOp(drain = false): GuestOp<void> {
     const g = this.mem.grower;
-    if (g !== null) g.runBackground(this.mem, this.clock, drain);
+    if (g !== null) yield* g.runBackgroundOp(this.mem, this.clock, drain);
     this.notePeakReserved();
   }
 
