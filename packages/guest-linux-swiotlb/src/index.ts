@@ -124,11 +124,9 @@ export { Swiotlb, type SwiotlbOptions, swiotlbMaxMappingSize } from "./swiotlb/s
 // --- TDX guest: init, #VE and MMIO emulation, conversions, acceptance, unaccepted memory ---
 export {
   Errno,
-  TDCS_CONFIG_FLEXIBLE_PENDING_VE,
   TDVMCALL_EXPOSE_REGS_MASK,
   TDX_HYPERCALL_STANDARD,
   TDX_IDENT,
-  TdCtls,
   TdcsField,
 } from "./tdx-guest/abi";
 export { tdxAcceptMemory, tryAcceptOne } from "./tdx-guest/accept";
@@ -148,13 +146,13 @@ export {
   type TdxGuestStats,
   type VeReduction,
 } from "./tdx-guest/guest";
-export { type CpuidFn, isTdxGuest, type TdxInitResult, tdxEarlyInit } from "./tdx-guest/init";
+export { isTdxGuest, type TdxInitResult, tdxEarlyInit } from "./tdx-guest/init";
 export { LazyAcceptZone, MAX_ORDER_NR_PAGES } from "./tdx-guest/lazy-accept";
 export { MAP_GPA_MAX_RETRIES_PER_PAGE, type MapGpaResult, tdxMapGpa } from "./tdx-guest/map-gpa";
 export { immediateAsLinuxPasses, MmioEmulator } from "./tdx-guest/mmio";
 export { mmioRegisterSlot, mmioWriteBack, mmioWriteValue } from "./tdx-guest/mmio-registers";
 export { decodeIoQualification, type IoQualification, portIoMask } from "./tdx-guest/port-io";
-export type { TdCpu, TdCpuRegisters, TdExceptionHandler } from "./tdx-guest/td-cpu";
+export type { TdCpu, TdExceptionHandler } from "./tdx-guest/td-cpu";
 export {
   UNACCEPTED_UNIT_SIZE,
   UnacceptedMemory,

@@ -1,9 +1,9 @@
 /**
  * The numbers the Linux TDX guest uses beyond those @tdx/hw-cpu-seam exports (exit reasons,
- * TDCALL leaves, GHCI sub-functions and statuses, attributes, page levels): the GHCI standard
- * marker and register-exposure mask as Linux passes them, TD-scope metadata field ids as Linux
- * encodes them and their bits, the CPUID 0x21 signature, RFLAGS.IF, and the errno values the
- * handlers return.
+ * TDCALL leaves, GHCI sub-functions and statuses, attributes, TD_CTLS and CONFIG_FLAGS bits,
+ * page levels): the GHCI standard marker and register-exposure mask as Linux passes them,
+ * TD-scope metadata field ids as Linux encodes them, the CPUID 0x21 signature, RFLAGS.IF, and
+ * the errno values the handlers return.
  *
  * @spec shared/reference/kvm-guest-qemu.md §3.1 (CPUID 0x21, TDCS fields, leaf numbers), §3.2
  *   (exit reasons), §1.7 (sub-functions, TDVMCALL status codes); shared/reference/tdx-module.md
@@ -29,16 +29,6 @@ export const TdcsField = {
   TD_CTLS: 0x1110000300000017n,
   NOTIFY_ENABLES: 0x9100000000000010n,
   TOPOLOGY_ENUM_CONFIGURED: 0x9100000000000019n,
-} as const;
-
-/** TDCS.CONFIG_FLAGS bits. @spec tdx-module.md §4.1 (TDG.VM.RD/WR row); asm/shared/tdx.h */
-export const TDCS_CONFIG_FLEXIBLE_PENDING_VE = 1n << 1n;
-
-/** TDCS.TD_CTLS bits. @spec tdx-module.md §4.1; kvm-guest-qemu.md §3.1 item 5 */
-export const TdCtls = {
-  PENDING_VE_DISABLE: 1n << 0n,
-  ENUM_TOPOLOGY: 1n << 1n,
-  REDUCE_VE: 1n << 3n,
 } as const;
 
 /**

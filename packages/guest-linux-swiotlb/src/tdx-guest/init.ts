@@ -1,6 +1,7 @@
 /**
- * TDX guest detection and early set-up (`tdx_early_init()` / `tdx_setup()`): CPUID leaf 0x21
- * must carry "IntelTDX    "; TDG.VP.INFO gives GPAW (shared bit = 2^(GPAW-1)) and the TD
+ * TDX guest detection and early set-up (`tdx_early_init()` / `tdx_setup()`): CPUID leaf 0x21,
+ * executed on the vCPU (the TDX module answers it without an exit), must carry "IntelTDX    ";
+ * TDG.VP.INFO gives GPAW (shared bit = 2^(GPAW-1)) and the TD
  * attributes; NOTIFY_ENABLES is zeroed; SEPT #VEs are disabled (or their absence is fatal);
  * then unnecessary #VEs are reduced (REDUCE_VE, else ENUM_TOPOLOGY).
  *
@@ -10,13 +11,18 @@
  *   disable_sept_ve() (6.12.y: "x86/tdx: Dynamically disable SEPT violations from causing
  *   #VEs"), reduce_unnecessary_ve() / enable_cpu_topology_enumeration() (6.14+)
  */
-import { Gpr, type GuestOp, TDX_CPUID_LEAF, TdAttributes, TdcallLeaf } from "@tdx/hw-cpu-seam";
-import { TDCS_CONFIG_FLEXIBLE_PENDING_VE, TDX_IDENT, TdCtls, TdcsField } from "./abi";
+import {
+  ConfigFlags,
+  Gpr,
+  type GuestOp,
+  TDX_CPUID_LEAF,
+  TdAttributes,
+  TdCtls,
+  TdcallLeaf,
+} from "@tdx/hw-cpu-seam";
+import { TDX_IDENT, TdcsField } from "./abi";
 import type { TdxGuestInfo } from "./guest";
 import type { TdxVcpu } from "./vcpu";
-
-/** CPUID as the vCPU executes it: fills out[0..3] with EAX, EBX, ECX, EDX. */
-export type CpuidFn = (leaf: number, subleaf: number, out: Uint32Array) => void;
 
 export type TdxInitResult =
   | { readonly kind: "not-tdx" }
@@ -24,10 +30,10 @@ export type TdxInitResult =
 
 const NOT_TDX: TdxInitResult = Object.freeze({ kind: "not-tdx" });
 
-/** Whether CPUID 0x21.0 identifies a TDX guest. */
-export function isTdxGuest(cpuid: CpuidFn): boolean {
+/** Whether CPUID 0x21.0 identifies a TDX guest (Linux `cpuid_count(TDX_CPUID_LEAF_ID, 0, ...)`). */
+export function* isTdxGuest(v: TdxVcpu): GuestOp<boolean> {
   const r = new Uint32Array(4);
-  cpuid(TDX_CPUID_LEAF, 0, r);
+  yield* v.cpuid(TDX_CPUID_LEAF, 0, r);
   return r[1] === TDX_IDENT.ebx && r[3] === TDX_IDENT.edx && r[2] === TDX_IDENT.ecx;
 }
 
@@ -55,7 +61,7 @@ function* disableSeptVe(v: TdxVcpu, attributes: bigint): GuestOp<bigint> {
   const msg = "TD misconfiguration: SEPT #VE has to be disabled";
   const debug = (attributes & TdAttributes.DEBUG) !== 0n;
   const config = yield* vmRd(v, TdcsField.CONFIG_FLAGS);
-  if ((config & TDCS_CONFIG_FLEXIBLE_PENDING_VE) === 0n) {
+  if ((config & ConfigFlags.FLEXIBLE_PENDING_VE) === 0n) {
     if ((attributes & TdAttributes.SEPT_VE_DISABLE) !== 0n) return TdCtls.PENDING_VE_DISABLE;
     if (debug) v.guest.warn(msg);
     else yield* v.panic(msg);
@@ -92,8 +98,8 @@ function* reduceUnnecessaryVe(v: TdxVcpu): GuestOp<bigint> {
  * tdx_early_init(): detect, configure, and record the result in `v.guest.info`. A TD the guest
  * cannot run in safely (SEPT #VE on, not DEBUG) panics: the operation then never returns.
  */
-export function* tdxEarlyInit(v: TdxVcpu, cpuid: CpuidFn): GuestOp<TdxInitResult> {
-  if (!isTdxGuest(cpuid)) return NOT_TDX;
+export function* tdxEarlyInit(v: TdxVcpu): GuestOp<TdxInitResult> {
+  if (!(yield* isTdxGuest(v))) return NOT_TDX;
   const a = v.args;
   a.fill(0n);
   yield* v.tdcallOrPanic(TdcallLeaf.VP_INFO, a);

@@ -10,7 +10,7 @@
  *   qualification for I/O instructions); torvalds/linux arch/x86/coco/tdx/tdx.c handle_io(),
  *   handle_in(), handle_out()
  */
-import { Gpr, type GuestOp, TdVmcall } from "@tdx/hw-cpu-seam";
+import { Gpr, type GuestOp, IoQual, TdVmcall } from "@tdx/hw-cpu-seam";
 import type { PortIoMaskModel } from "./guest";
 import type { TdxVcpu } from "./vcpu";
 import type { VeInfo } from "./ve-info";
@@ -29,7 +29,12 @@ export interface IoQualification {
 
 export function decodeIoQualification(exitQual: bigint): IoQualification {
   const q = Number(exitQual & 0xffffffffn);
-  return { size: (q & 7) + 1, in: (q & 8) !== 0, string: (q & 16) !== 0, port: q >>> 16 };
+  return {
+    size: (q & 7) + 1,
+    in: (q & IoQual.IN) !== 0,
+    string: (q & IoQual.STRING) !== 0,
+    port: q >>> IoQual.PORT_SHIFT,
+  };
 }
 
 /** Bits of RAX an access of `size` bytes touches: Linux GENMASK(8*size, 0), or exactly 8*size bits. */

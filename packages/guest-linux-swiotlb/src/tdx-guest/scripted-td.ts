@@ -2,8 +2,9 @@
  * A scripted stand-in for one TD vCPU and its host, for unit tests of guest code: it implements
  * the `TdCpu` interface over a sparse guest memory, answers TDCALLs as the TDX module would
  * (TDG.VP.INFO, VEINFO.GET with VALID clearing, VM.RD/WR on a field table, MEM.PAGE.ACCEPT
- * through a hook) and turns TDG.VP.VMCALL into a TD exit that a test-supplied VMM answers, with
- * the GHCI register exposure (unselected registers reach the VMM as zero; only selected ones come
+ * through a hook), answers CPUID from a scripted table or raises #VE for it (exit reason 10,
+ * length 2), and turns TDG.VP.VMCALL into a TD exit that a test-supplied VMM answers, with the
+ * GHCI register exposure (unselected registers reach the VMM as zero; only selected ones come
  * back). It records every TDCALL. `deliverVe()` injects a #VE into the registered handler the way
  * the module does. Not a TDX module: the real one is in @tdx/hw-cpu-seam.
  *
@@ -12,20 +13,45 @@
  */
 
 import {
+  CPUID_PARAVIRT_FIRST,
+  CPUID_PARAVIRT_LAST,
+  type CpuidRegs,
+  ExceptionVector,
   Gpr,
   GuestMem,
   type GuestOp,
+  type InstructionOutcome,
+  OperandId,
+  TDX_CPUID_LEAF,
   TdcallLeaf,
   type TdExitSignal,
   TdVmcall,
   TdxSimError,
+  TdxStatus,
+  VmxExitReason,
+  withOperand,
 } from "@tdx/hw-cpu-seam";
+import { TDX_IDENT } from "./abi";
 import type { TdCpu, TdExceptionHandler } from "./td-cpu";
 import { fatalErrorMessage } from "./vcpu";
 
 const EXIT: TdExitSignal = Object.freeze({ __tdExitSignal: true as const });
-const NO_VALID_VE_INFO = 0xc000070400000000n;
-const OPERAND_INVALID_RAX = 0xc000010000000000n;
+const OPERAND_INVALID_RAX = withOperand(TdxStatus.OPERAND_INVALID, OperandId.RAX);
+const CPUID_LENGTH = 2;
+const ZERO_REGS: CpuidRegs = Object.freeze({ eax: 0, ebx: 0, ecx: 0, edx: 0 });
+const TDX_LEAF_REGS: CpuidRegs = Object.freeze({ eax: 0, ...TDX_IDENT });
+
+/**
+ * CPUID as the scripted module answers it: the registers, or undefined for a #VE. The default
+ * answers leaf 0x21 with "IntelTDX    ", raises #VE for 0x40000000-0x4FFFFFFF and reads zeros
+ * elsewhere.
+ */
+export type ScriptedCpuid = (leaf: number, subleaf: number) => CpuidRegs | undefined;
+
+const tdxCpuid: ScriptedCpuid = (leaf) => {
+  if (leaf >= CPUID_PARAVIRT_FIRST && leaf <= CPUID_PARAVIRT_LAST) return undefined;
+  return leaf === TDX_CPUID_LEAF ? TDX_LEAF_REGS : ZERO_REGS;
+};
 
 /** One TDCALL as the scripted module saw it. */
 export interface TdcallRecord {
@@ -69,6 +95,8 @@ export class ScriptedTd implements TdCpu {
     r[Gpr.R10] = 0n;
     r[Gpr.R11] = 0n;
   };
+  /** CPUID answers; see `ScriptedCpuid`. */
+  cpuidTable: ScriptedCpuid = tdxCpuid;
   /** TD exits taken. */
   exits = 0;
   /** The message of the first TDG.VP.VMCALL<ReportFatalError>, once the guest died. */
@@ -100,11 +128,11 @@ export class ScriptedTd implements TdCpu {
     }
   }
 
-  read(gpa: number, dst: Uint8Array): number {
+  read(gpa: number, dst: Uint8Array): GuestMem {
     for (let i = 0; i < dst.length; i++) {
       const a = gpa + i;
       const page = this.pages.get(Math.floor(a / 4096));
-      if (!page) return 1;
+      if (!page) return GuestMem.Exit;
       dst[i] = page[a % 4096]!;
     }
     return GuestMem.Ok;
@@ -117,10 +145,34 @@ export class ScriptedTd implements TdCpu {
   /** Raise #VE with `ve` as VE_INFO into the registered handler (vector 20). */
   *deliverVe(ve: ScriptedVe): GuestOp<void> {
     if (this.pendingVe) throw new TdxSimError("E_SCRIPTED_TD", "#VE while VE_INFO is valid would be a #DF");
-    const h = this.handlers[20];
+    const h = this.handlers[ExceptionVector.VE];
     if (!h) throw new TdxSimError("E_SCRIPTED_TD", "no #VE handler installed: a #VE would triple-fault");
     this.pendingVe = ve;
-    yield* h(this, 20);
+    yield* h(this, ExceptionVector.VE);
+  }
+
+  /**
+   * CPUID with EAX = leaf, ECX = subleaf: answered from `cpuidTable` (RIP + 2) or a #VE with exit
+   * reason 10 and length 2 into the handler, repeated while the handler leaves RIP unchanged.
+   */
+  *cpuid(leaf: number, subleaf: number): GuestOp<InstructionOutcome> {
+    const g = this.regs.gpr;
+    g[Gpr.RAX] = BigInt(leaf >>> 0);
+    g[Gpr.RCX] = BigInt(subleaf >>> 0);
+    for (;;) {
+      const rip = this.regs.rip;
+      const r = this.cpuidTable(leaf >>> 0, subleaf >>> 0);
+      if (r) {
+        g[Gpr.RAX] = BigInt(r.eax >>> 0);
+        g[Gpr.RBX] = BigInt(r.ebx >>> 0);
+        g[Gpr.RCX] = BigInt(r.ecx >>> 0);
+        g[Gpr.RDX] = BigInt(r.edx >>> 0);
+        this.regs.rip = rip + CPUID_LENGTH;
+        return "done";
+      }
+      yield* this.deliverVe({ exitReason: VmxExitReason.CPUID, gpa: 0, gla: 0n, instrLen: CPUID_LENGTH });
+      if (this.regs.rip !== rip) return "emulated";
+    }
   }
 
   /** TDCALLs of `leaf` recorded so far. */
@@ -159,7 +211,7 @@ export class ScriptedTd implements TdCpu {
       case TdcallLeaf.VP_VEINFO_GET: {
         const ve = this.pendingVe;
         if (!ve) {
-          st = NO_VALID_VE_INFO;
+          st = TdxStatus.NO_VALID_VE_INFO;
           break;
         }
         this.pendingVe = undefined;

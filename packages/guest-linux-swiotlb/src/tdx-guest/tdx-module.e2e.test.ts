@@ -8,7 +8,6 @@
  */
 
 import {
-  CpuComplex,
   Gpr,
   type GuestOp,
   TdAttributes,
@@ -22,7 +21,7 @@ import { makeSimTdxPlatform, type TdHandle, TdxHostDriver } from "@tdx/hw-cpu-se
 import { describe, expect, it } from "vitest";
 import { setMemoryDecrypted, setMemoryEncrypted } from "./conversion";
 import { type MmioRegisterModel, TdxGuest } from "./guest";
-import { type CpuidFn, type TdxInitResult, tdxEarlyInit } from "./init";
+import { type TdxInitResult, tdxEarlyInit } from "./init";
 import { fatalErrorMessage, TdxVcpu } from "./vcpu";
 import { TdxVeHandler, type VeOutcome } from "./ve-dispatch";
 
@@ -153,20 +152,6 @@ function kernelText(): Uint8Array {
   return text;
 }
 
-/** CPUID as the platform's CPU model presents it to a TD of this GPAW. */
-function tdCpuid(p: ReturnType<typeof makeSimTdxPlatform>, gpaw: 48 | 52): CpuidFn {
-  const cpus = new CpuComplex({
-    topology: { packages: 2, coresPerPackage: 1, threadsPerCore: 2 },
-    physAddrBits: p.memory.physAddrBits,
-    keyIds: p.memory.keyIds,
-  });
-  const table = cpus.lp(0).cpuidTable.tdGuestView(gpaw);
-  return (leaf, sub, out) => {
-    const r = table.get(leaf, sub);
-    out.set([r.eax, r.ebx, r.ecx, r.edx]);
-  };
-}
-
 interface Observed {
   init?: TdxInitResult;
   accesses: { outcome: string; gpr: BigUint64Array; rip: number; last: VeOutcome }[];
@@ -190,12 +175,11 @@ function buildTd(model: MmioRegisterModel, program: GuestBody) {
   const mmio = td.sharedBit + MMIO_LOW;
   td.sharedEptFor(0).mmioVe(mmio);
   const observed: Observed = { accesses: [] };
-  const cpuid = tdCpuid(p, td.gpaw);
   td.loadGuestCode(function* (ctx) {
     const guest = new TdxGuest({ mmioRegisters: model });
     const v = new TdxVcpu(guest, ctx);
     const handler = new TdxVeHandler(v).install();
-    observed.init = yield* tdxEarlyInit(v, cpuid);
+    observed.init = yield* tdxEarlyInit(v);
     yield* program(ctx, v, handler, observed, mmio);
   });
   return { td, observed, mmio };

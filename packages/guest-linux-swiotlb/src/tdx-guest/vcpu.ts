@@ -18,6 +18,8 @@ import { TDVMCALL_EXPOSE_REGS_MASK, TDX_HYPERCALL_STANDARD } from "./abi";
 import type { TdxGuest } from "./guest";
 import type { TdCpu } from "./td-cpu";
 
+const LOW32 = 0xffffffffn;
+
 /** GHCI order of the 64-byte ReportFatalError message. @spec tdx-module.md §4.3 table */
 const FATAL_MESSAGE_REGS = [Gpr.R14, Gpr.R15, Gpr.RBX, Gpr.RDI, Gpr.RSI, Gpr.R8, Gpr.R9, Gpr.RDX] as const;
 
@@ -30,6 +32,8 @@ export class TdxVcpu {
    */
   userMode = false;
   private readonly saved = new BigUint64Array(16);
+  /** Separate from `saved`: a CPUID #VE runs TDCALLs inside `cpuid`. */
+  private readonly cpuidSaved = new BigUint64Array(16);
 
   constructor(
     readonly guest: TdxGuest,
@@ -50,6 +54,26 @@ export class TdxVcpu {
     args[Gpr.RAX] = status;
     gpr.set(this.saved);
     return status;
+  }
+
+  /**
+   * `cpuid_count(leaf, subleaf, ...)`: executes CPUID on the vCPU (the TDX module answers it or
+   * raises #VE, which this kernel's handler emulates) and puts EAX, EBX, ECX, EDX in out[0..3].
+   * Like the TDCALL wrappers it stands for inline asm: the register file shows the calling
+   * context again afterwards.
+   */
+  *cpuid(leaf: number, subleaf: number, out: Uint32Array): GuestOp<void> {
+    const regs = this.cpu.regs;
+    const gpr = regs.gpr;
+    this.cpuidSaved.set(gpr);
+    const rip = regs.rip;
+    yield* this.cpu.cpuid(leaf, subleaf);
+    out[0] = Number(gpr[Gpr.RAX]! & LOW32);
+    out[1] = Number(gpr[Gpr.RBX]! & LOW32);
+    out[2] = Number(gpr[Gpr.RCX]! & LOW32);
+    out[3] = Number(gpr[Gpr.RDX]! & LOW32);
+    gpr.set(this.cpuidSaved);
+    regs.rip = rip;
   }
 
   /** TDCALL that must not fail (Linux `tdcall()`): a failure panics the guest. */

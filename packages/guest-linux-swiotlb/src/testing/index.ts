@@ -5,6 +5,7 @@
 
 // --- TDX guest: a scripted TD vCPU and host for testing guest code without a TDX module ---
 export {
+  type ScriptedCpuid,
   ScriptedTd,
   type ScriptedTdOptions,
   type ScriptedVe,
