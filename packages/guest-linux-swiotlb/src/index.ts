@@ -21,12 +21,15 @@ export {
   type SwiotlbBouncedEvent,
 } from "./dma/dma-api";
 export {
+  type AnyMemoryEncryptionOps,
   type ConversionRecord,
   type ConversionStatus,
   CountingEncryptionOps,
   EIO,
+  type MemoryEncryptionGuestOps,
   type MemoryEncryptionOps,
   RecordingEncryptionOps,
+  toGuestEncryptionOps,
 } from "./memory/conversion";
 // --- guest memory, conversions, page allocation ---
 export {
@@ -62,8 +65,11 @@ export {
   type BootedSwiotlb,
   type BootLinuxSwiotlbOptions,
   bootLinuxSwiotlb,
+  bootLinuxSwiotlbOp,
   createLinuxDynamicPolicy,
+  createLinuxDynamicPolicyOp,
   createLinuxPolicy,
+  createLinuxPolicyOp,
   type LinuxDynamicPolicyOptions,
   type LinuxPolicyOptions,
 } from "./policy/linux";
@@ -107,6 +113,7 @@ export {
   PCI_DEFAULT_SEG_BOUNDARY_MASK,
   SLABS_PER_PAGE,
 } from "./swiotlb/constants";
+export type { WorkItemMode } from "./swiotlb/dynamic";
 export { DEFAULT_WORK_DELAY_OPS, DynamicPoolGrower, type DynamicPoolOptions } from "./swiotlb/dynamic";
 export { KernelLog, type LogLevel, type LogLine } from "./swiotlb/log";
 // --- SWIOTLB pools, allocator, bounce layer ---
@@ -121,6 +128,12 @@ export {
   sixPercentOf,
 } from "./swiotlb/sizing";
 export { Swiotlb, type SwiotlbOptions, swiotlbMaxMappingSize } from "./swiotlb/swiotlb";
+// --- TD integration: the TD's memory and conversions, DMA bring-up inside a TD (the guest-code
+// forms of the conversions and of the SWIOTLB boot are listed with their modules above) ---
+export { AtomicDmaPool, bootTdDma, type TdDma, type TdDmaBootOptions } from "./td/boot";
+export { SharedPageMap } from "./td/shared-pages";
+export { TdGuestMemory, type TdMemoryAccess } from "./td/td-guest-memory";
+export { TdxGuestEncryptionOps } from "./td/tdx-encryption-ops";
 // --- TDX guest: init, #VE and MMIO emulation, conversions, acceptance, unaccepted memory ---
 export {
   Errno,

@@ -3,6 +3,12 @@
  */
 // --- bounce-buffer policy contract (SWIOTLB and alternatives) ---
 
+// --- TD integration: conversions that exit like MapGPA, and a driver for guest code ---
+export {
+  runGuestOp,
+  type ScriptedConversionVmm,
+  ScriptedEncryptionGuestOps,
+} from "../td/scripted-encryption-ops";
 // --- TDX guest: a scripted TD vCPU and host for testing guest code without a TDX module ---
 export {
   type ScriptedCpuid,
