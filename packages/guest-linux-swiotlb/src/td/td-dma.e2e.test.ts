@@ -17,7 +17,6 @@ import {
   TdAttributes,
   type TdGuestContext,
   TdVmcall,
-  tdgVpInfo,
 } from "@tdx/hw-cpu-seam";
 import { makeSimTdxPlatform, type TdHandle, TdxHostDriver } from "@tdx/hw-cpu-seam/testing";
 import { describe, expect, it } from "vitest";
@@ -27,6 +26,7 @@ import type { DmaMapResult } from "../dma/dma-api";
 import { TopDownMemblock } from "../memory/memblock";
 import { RangePageAllocator } from "../memory/page-allocator";
 import { TdxGuest } from "../tdx-guest/guest";
+import { tdxEarlyInit } from "../tdx-guest/init";
 import { fatalErrorMessage, TdxVcpu } from "../tdx-guest/vcpu";
 import { TdxVeHandler } from "../tdx-guest/ve-dispatch";
 import { bootTdDma, type TdDma } from "./boot";
@@ -173,11 +173,10 @@ function buildTd(body: GuestBody, opts: { dynamic?: boolean } = {}) {
   td.sharedEptFor(0).mmioVe(mmio);
   const host = new Host(td, h);
   td.loadGuestCode(function* (ctx) {
-    const info = yield* tdgVpInfo(ctx);
-    const guest = new TdxGuest();
-    guest.assumeInit(info.gpaw as 48 | 52, info.attributes);
-    const v = new TdxVcpu(guest, ctx);
+    const v = new TdxVcpu(new TdxGuest(), ctx);
     new TdxVeHandler(v).install();
+    const init = yield* tdxEarlyInit(v); // CPUID "IntelTDX", TDG.VP.INFO: the shared bit
+    if (init.kind !== "tdx") throw new Error("not a TDX guest");
     const dma = yield* bootTdDma({
       vcpu: v,
       access: ctx,
