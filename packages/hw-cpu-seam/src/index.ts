@@ -125,6 +125,39 @@ export {
   MemStatus,
   type PhysicalMemoryAccess,
 } from "./memory/types";
+// --- register-level scripts (the core of tdx-sim vtd script / smmu script) ---
+export {
+  RegisterScriptError,
+  type ScriptLine,
+  scriptFail,
+  scriptLocation,
+} from "./script/script-error";
+export {
+  bytesToHex,
+  REGISTER_SCRIPT_MAX_LEN,
+  type ScriptObject,
+  scriptBool,
+  scriptBytes,
+  scriptField,
+  scriptInteger,
+  scriptLen,
+  scriptNumber,
+  scriptSize,
+} from "./script/script-fields";
+export {
+  parseRegisterScript,
+  parseRegisterScriptOp,
+  type RegisterScriptOp,
+  type RegisterScriptSyntax,
+} from "./script/script-parse";
+export {
+  type RegisterScriptOutput,
+  RegisterScriptRunner,
+  type RegisterScriptUnitKind,
+  runRegisterScript,
+  type ScriptDmaPort,
+  type ScriptRegisters,
+} from "./script/script-run";
 // --- TDX module (SEAMCALL / TDCALL) ---
 export { TDCS_PAGES, TDVPS_PAGES } from "./tdx/control";
 export type { MmioPort, TdxModuleConfig, TdxModuleOptions } from "./tdx/core";
