@@ -20,6 +20,7 @@ import { Region } from "./address-map";
 import type { Chunk, FrameStoreOptions } from "./frame-store";
 import { LOC_SHIFT } from "./frame-store";
 import {
+  FrameState as FrameStateImport,
   type HostReadOfTdOwned,
   type IntegrityMode,
   initFrame,
@@ -42,6 +43,7 @@ const KeyIdKind = KeyIdKindImport;
 type KeyIdKind = KeyIdKindImport;
 const MemStatus = MemStatusImport;
 type MemStatus = MemStatusImport;
+const FrameState = FrameStateImport;
 
 export interface PhysicalMemoryConfig {
   /** MAXPHYADDR including the KeyID bits (CPUID 0x80000008 EAX[7:0]); 36..52. */
@@ -228,6 +230,27 @@ export class PhysicalMemory extends MemoryEngine implements PhysicalMemoryAccess
     const l = (a % 4096) >>> 6;
     const owned = lineOwned(c, i, l);
     return { owned, poisoned: linePoisoned(c, i, l), ownerKeyId: owned ? lineOwner(c, i, l) : undefined };
+  }
+
+  /**
+   * Whether any 64-byte line overlapping [pa, pa + len) is TD-owned (KeyID bits ignored, each page
+   * stripped on its own). Allocation-free: untouched and clean frames are skipped by their summary
+   * byte, others are checked line by line.
+   */
+  anyTdOwnedLine(pa: number, len: number): boolean {
+    if (len <= 0) return false;
+    const last = pa + len - 1;
+    for (let page = pa - (pa % 4096); page <= last; page += 4096) {
+      const loc = this.store.lookup(Math.floor(this.stripKeyId(page) / 4096));
+      if (loc < 0) continue;
+      const c = this.chunks[loc >>> LOC_SHIFT] as Chunk;
+      const i = loc & LOC_MASK;
+      if (c.fstate[i] === FrameState.Clean) continue;
+      const from = page < pa ? (pa - page) >>> 6 : 0;
+      const to = last - page >= 4095 ? 63 : (last - page) >>> 6;
+      for (let l = from; l <= to; l++) if (lineOwned(c, i, l)) return true;
+    }
+    return false;
   }
 
   /** Integrity summary of the page holding `pa` (KeyID bits ignored). */

@@ -74,4 +74,18 @@ export interface PhysicalMemoryAccess {
 
   /** Details of the most recent access that did not return Ok. */
   lastFault(): MemFault | undefined;
+
+  // KeyID queries: where the KeyID bits are, which KeyIDs are private, which lines a TD owns (what
+  // an IOMMU and its TDX checks need to know about the memory behind a translated address).
+  /** The KeyID in the upper bits of `pa` (floor(pa / 2^(physAddrBits - keyIdBits))). */
+  keyIdOf(pa: number): number;
+  /** `pa` without its KeyID bits. */
+  stripKeyId(pa: number): number;
+  /** Whether `keyId` is a TDX private KeyID (usable only in SEAM); false for shared and invalid ones. */
+  isPrivateKeyId(keyId: number): boolean;
+  /**
+   * Whether any 64-byte line overlapping [pa, pa + len) is TD-owned (its TD-owner bit set; KeyID
+   * bits of `pa` ignored). False for len <= 0. Allocation-free.
+   */
+  anyTdOwnedLine(pa: number, len: number): boolean;
 }
