@@ -86,6 +86,41 @@ describe("TDX: untrusted DMA and private memory", () => {
     expect(tdView(mem, priv, secret.length)).toEqual(secret);
   });
 
+  it("guards TD-owned lines one by one: writes to lines the host took back pass, a write reaching an owned line faults (0xF2)", () => {
+    const { mem, unit, pt } = setup();
+    // The host reclaims lines 0 and 1 with full-line writes (MOVDIR64B-style): no longer TD-owned.
+    expect(mem.write(TD_PAGE, new Uint8Array(128), Initiator.Host)).toBe(0);
+    pt.map(0x2000_0000, TD_PAGE, 4096, { read: true, write: true });
+    expect(unit.port.dmaWrite(DEV, 0x2000_0000, new Uint8Array(128).fill(0x11)).ok).toBe(true);
+    const w = unit.port.dmaWrite(DEV, 0x2000_0040, new Uint8Array(65).fill(0x22));
+    expect(w.ok).toBe(false);
+    if (!w.ok) expect(w.fault?.code).toBe(FaultReason.TdxOwnedLines);
+    expect(mem.lineIntegrity(TD_PAGE + 128).owned).toBe(true);
+    const host = new Uint8Array(128);
+    expect(mem.read(TD_PAGE, host, Initiator.Host)).toBe(0);
+    expect(host.every((x) => x === 0x11)).toBe(true); // nothing of the faulting write landed
+  });
+
+  it("takes the private KeyIDs from the tdx.privateKeyIds option instead of the memory when given", () => {
+    const { unit, pt, driver } = setup({ privateKeyIds: { first: 40, count: 4 } });
+    const policy = unit.tdx;
+    expect(policy.blocksOutput(TD_PAGE + 41 * 2 ** 46)).toBe(true);
+    expect(policy.blocksOutput(TD_PAGE + TD_KEYID * 2 ** 46)).toBe(false);
+    // KeyID 20 is not private to the IOMMU now: a read is not blocked as 0xF0 (nor logged), but the
+    // memory still refuses the device; a write still meets the TD-owned-line guard (0xF2).
+    pt.map(0x1000_0000, TD_PAGE + TD_KEYID * 2 ** 46, 4096, { read: true, write: true });
+    const r = unit.port.dmaRead(DEV, 0x1000_0000, new Uint8Array(8));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.fault?.code).toBe(FaultReason.MemoryError);
+    expect(driver.pendingFaults()).toHaveLength(0);
+    const w = unit.port.dmaWrite(DEV, 0x1000_0000, new Uint8Array(8));
+    expect(w.ok).toBe(false);
+    if (!w.ok) expect(w.fault?.code).toBe(FaultReason.TdxOwnedLines);
+    expect(() => setup({ privateKeyIds: { first: 60, count: 8 } })).toThrow(
+      /do not fit the memory's 6 KeyID bits/,
+    );
+  });
+
   it("optionally rejects inputs without the TD shared bit (0xF1)", () => {
     const { unit, pt, mem } = setup({ requireSharedBit: { gpaw: 48 } });
     const shared = 2 ** 47;

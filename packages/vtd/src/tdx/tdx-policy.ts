@@ -2,9 +2,9 @@
  * The TDX rules for untrusted DMA, as options with the defaults the reference recommends:
  * - a translation whose output address carries a TDX private KeyID is blocked and reported with
  *   the model-specific fault 0xF0 (how real hardware reports it is undocumented);
- * - untrusted DMA never writes TD-owned lines: when the memory can say which lines a TD owns
- *   (PhysicalMemory.pageIntegrity), a device write touching one is blocked with 0xF2 (reads of
- *   such lines through a shared KeyID already return no TD data in the memory model);
+ * - untrusted DMA never writes TD-owned lines: a device write touching a line the memory reports
+ *   TD-owned (PhysicalMemoryAccess.anyTdOwnedLine) is blocked with 0xF2 (reads of such lines
+ *   through a shared KeyID already return no TD data in the memory model);
  * - optionally (off by default: a simulator invariant, not VT-d behaviour), an input address
  *   without the TD shared bit is rejected with 0xF1.
  *
@@ -18,39 +18,29 @@ import { TdxSimError } from "@tdx/hw-cpu-seam";
 export interface TdxDmaOptions {
   /** Block outputs with a private KeyID. Default true. */
   readonly blockPrivateKeyId?: boolean;
-  /**
-   * Which KeyIDs are TDX private. Default: asked of the memory (`isPrivateKeyId`) when it offers
-   * it, else none.
-   */
+  /** Which KeyIDs are TDX private. Default: those the memory reports private (`isPrivateKeyId`). */
   readonly privateKeyIds?: { readonly first: number; readonly count: number };
-  /** Block device writes to TD-owned lines (needs a memory with `pageIntegrity`). Default true. */
+  /** Block device writes to TD-owned lines. Default true (moot when no KeyID is private). */
   readonly guardTdOwnedLines?: boolean;
   /** Reject inputs without the shared bit of this GPAW. Default off. */
   readonly requireSharedBit?: { readonly gpaw: 48 | 52 } | false;
 }
 
-/** What the memory may offer beyond PhysicalMemoryAccess (PhysicalMemory does). */
-interface KeyIdAwareMemory {
-  isPrivateKeyId?(keyId: number): boolean;
-  pageIntegrity?(pa: number): { readonly ownedLines: number };
-  lineIntegrity?(pa: number): { readonly owned: boolean };
-}
-
 export class TdxDmaPolicy {
-  /** HPAs at or above a KeyID boundary: kind per KeyID (1 = private). */
+  /** Kind per KeyID (1 = private), so the per-access check is one table load. */
   private readonly privateTable: Uint8Array;
-  private readonly keyIdUnit: number;
   readonly blockPrivate: boolean;
   readonly sharedBitMask: number;
-  private readonly integrity: ((pa: number) => { readonly ownedLines: number }) | undefined;
-  private readonly lineOwned: ((pa: number) => boolean) | undefined;
+  /** Whether device writes are checked against TD-owned lines. */
+  private readonly guardOwned: boolean;
 
-  constructor(mem: PhysicalMemoryAccess, opts: TdxDmaOptions | false | undefined) {
+  constructor(
+    private readonly mem: PhysicalMemoryAccess,
+    opts: TdxDmaOptions | false | undefined,
+  ) {
     const o = opts === false ? { blockPrivateKeyId: false, guardTdOwnedLines: false } : (opts ?? {});
     const keyIdBits = mem.keyIdBits;
-    this.keyIdUnit = 2 ** (mem.physAddrBits - keyIdBits);
     this.privateTable = new Uint8Array(2 ** keyIdBits);
-    const km = mem as PhysicalMemoryAccess & KeyIdAwareMemory;
     if (o.privateKeyIds) {
       const { first, count } = o.privateKeyIds;
       if (
@@ -65,22 +55,19 @@ export class TdxDmaPolicy {
         );
       }
       this.privateTable.fill(1, first, first + count);
-    } else if (typeof km.isPrivateKeyId === "function") {
-      for (let k = 0; k < this.privateTable.length; k++) this.privateTable[k] = km.isPrivateKeyId(k) ? 1 : 0;
+    } else {
+      for (let k = 0; k < this.privateTable.length; k++) this.privateTable[k] = mem.isPrivateKeyId(k) ? 1 : 0;
     }
     this.blockPrivate = o.blockPrivateKeyId ?? true;
     // Lines can only be TD-owned if some KeyID is private.
-    const guard = (o.guardTdOwnedLines ?? true) && this.privateTable.includes(1);
-    this.integrity =
-      guard && typeof km.pageIntegrity === "function" ? (pa) => km.pageIntegrity!(pa) : undefined;
-    this.lineOwned = typeof km.lineIntegrity === "function" ? (pa) => km.lineIntegrity!(pa).owned : undefined;
+    this.guardOwned = (o.guardTdOwnedLines ?? true) && this.privateTable.includes(1);
     const rs = o.requireSharedBit ?? false;
     this.sharedBitMask = rs === false ? 0 : 2 ** (rs.gpaw - 1);
   }
 
   /** Whether an output HPA must be blocked (private KeyID). */
   blocksOutput(hpa: number): boolean {
-    return this.blockPrivate && this.privateTable[Math.floor(hpa / this.keyIdUnit)] === 1;
+    return this.blockPrivate && this.privateTable[this.mem.keyIdOf(hpa)] === 1;
   }
 
   /** Whether an input address must be rejected (shared bit required and absent). */
@@ -90,15 +77,6 @@ export class TdxDmaPolicy {
 
   /** Whether a device write to [hpa, hpa+len) touches TD-owned lines (64-byte granularity). */
   writeHitsTdOwned(hpa: number, len: number): boolean {
-    if (this.integrity === undefined || len <= 0) return false;
-    const last = hpa + len - 1;
-    for (let page = hpa - (hpa % 4096); page <= last; page += 4096) {
-      if (this.integrity(page).ownedLines === 0) continue;
-      if (this.lineOwned === undefined) return true;
-      const from = Math.max(page, hpa - (hpa % 64));
-      const to = Math.min(page + 4095, last);
-      for (let line = from; line <= to; line += 64) if (this.lineOwned(line)) return true;
-    }
-    return false;
+    return this.guardOwned && this.mem.anyTdOwnedLine(hpa, len);
   }
 }
