@@ -189,6 +189,25 @@ describe("Secure EPT leaves", () => {
     expect(Number(h.must(0, SeamcallLeaf.MEM_SEPT_RD, gpa).regs[Gpr.RDX]! >> 8n)).toBe(0);
   });
 
+  it("keeps a range untracked while an LP that entered in the blocking epoch is still in the guest", () => {
+    const td = runningTd();
+    td.augPage(0x8000);
+    const gpa = { rcx: 0x8000, rdx: td.tdr };
+    const seen: bigint[] = [];
+    // LP 1 acts while the vCPU is in guest mode on LP 0 (REFCOUNT of its entry epoch is 1)
+    td.loadGuestCode(function* (ctx) {
+      h.must(1, SeamcallLeaf.MEM_RANGE_BLOCK, gpa);
+      h.must(1, SeamcallLeaf.MEM_TRACK, { rcx: td.tdr });
+      seen.push(h.call(1, SeamcallLeaf.MEM_PAGE_REMOVE, gpa).status);
+      seen.push(h.call(1, SeamcallLeaf.MEM_TRACK, { rcx: td.tdr }).status);
+      yield* tdgVpVmcall(ctx, TdVmcall.HLT);
+    });
+    expect(td.enter(0, 0).outcome.kind).toBe("exit");
+    expect(seen).toEqual([TdxStatus.TLB_TRACKING_NOT_DONE, TdxStatus.PREVIOUS_TLB_EPOCH_BUSY]);
+    // the vCPU has left the guest: the blocking epoch's REFCOUNT is 0, the range is tracked
+    h.must(0, SeamcallLeaf.MEM_PAGE_REMOVE, gpa);
+  });
+
   it("removes pages of an INITIALIZED TD without tracking (no TLB tracking before FINALIZE)", () => {
     const td = h.createTd();
     const pg = td.addPage(0x3000, new Uint8Array(1));
