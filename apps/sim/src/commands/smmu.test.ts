@@ -1,6 +1,7 @@
 /**
- * End-to-end test of `tdx-sim smmu script`: the CLI run from sources on a fixture script, its
- * answers line for line, and malformed input rejected with exit 2 and the line named.
+ * End-to-end test of `tdx-sim smmu script`: the CLI run from sources on fixture scripts (bypass and
+ * command errors; a nested stream through a stall, resume and abort), their answers line for line,
+ * and malformed input rejected with exit 2 and the line named.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -30,6 +31,15 @@ describe("tdx-sim smmu script", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(readFileSync(join(fixtures, "bypass-and-errors.expected.jsonl"), "utf8"));
+  });
+
+  it("runs a nested stream through a stall: the event as software reads it, the fix, CMD_RESUME retry and abort", () => {
+    // Hand-checked: events are F_TRANSLATION (0x10) for SID 1 with Stall, STAG 0 then 1, CLASS=IN,
+    // stage 1, write; the retried write lands at S2(S1(VA)); the aborted one writes nothing.
+    const r = cli(["smmu", "script", join(fixtures, "nested-stall.jsonl")]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(readFileSync(join(fixtures, "nested-stall.expected.jsonl"), "utf8"));
   });
 
   it("reads the script from standard input with -", () => {
