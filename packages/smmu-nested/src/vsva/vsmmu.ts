@@ -11,7 +11,7 @@
  *   vEVENTQ re-queueing, abort/bypass while the guest SMMU is off), §6.5 (fault loop); sources:
  *   qemu/qemu hw/arm/smmuv3-accel.c
  */
-import { Initiator, MemStatus } from "@tdx/hw-cpu-seam";
+import { Initiator, MemStatus, TdxSimError } from "@tdx/hw-cpu-seam";
 import { CommandQueueConsumer } from "../command-queue";
 import { CError, Opcode, ResumeAction, SyncCs } from "../commands";
 import { EventQueueWriter, QueueCounters, type QueueMemory } from "../event-queue";
@@ -28,8 +28,9 @@ function guestQueueMemory(g: GuestRam): QueueMemory {
     try {
       fn();
       return MemStatus.Ok;
-    } catch {
-      return MemStatus.Hole;
+    } catch (err) {
+      if (err instanceof TdxSimError) return MemStatus.Hole; // an IPA outside guest RAM
+      throw err; // a programming error, not a bus abort
     }
   };
   return {

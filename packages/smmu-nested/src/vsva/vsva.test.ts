@@ -12,6 +12,7 @@ import { CError, ResumeAction } from "../commands";
 import { SmmuDriver } from "../driver";
 import { EventId } from "../events";
 import { PageTable } from "../pgtable";
+import { Cr0, Gerror, Reg } from "../regs";
 import type { CompletedTransaction } from "../stall";
 import { encodeSte, S1Dss, SteConfigKind } from "../ste";
 import { makeRig, s1CdFields } from "../testing/rig";
@@ -157,6 +158,23 @@ describe("vSVA through a vSMMU and host nesting", () => {
       cerror: CError.ILL,
     });
     expect(gdrv.handleGerror()).toMatchObject({ cerror: CError.ILL });
+    expect(host.forwardLog.length).toBe(n);
+  });
+
+  it("stops the guest's queue with CERROR_ABT when its command queue lies outside guest RAM", () => {
+    const { vsmmu, host } = boot();
+    const n = host.forwardLog.length;
+    vsmmu.write32(Reg.CR0, vsmmu.read32(Reg.CR0) & ~Cr0.CMDQEN);
+    vsmmu.write32(Reg.CMDQ_BASE, 4); // 16 entries at IPA 0, below the guest's RAM window
+    vsmmu.write32(Reg.CMDQ_BASE + 4, 0);
+    vsmmu.write32(Reg.CMDQ_PROD, 0);
+    vsmmu.write32(Reg.CMDQ_CONS, 0);
+    vsmmu.write32(Reg.CR0, vsmmu.read32(Reg.CR0) | Cr0.CMDQEN);
+    vsmmu.write32(Reg.CMDQ_PROD, 1);
+    const cons = vsmmu.read32(Reg.CMDQ_CONS);
+    expect(cons & 0x1f).toBe(0);
+    expect((cons >>> 24) & 0x7f).toBe(CError.ABT);
+    expect((vsmmu.read32(Reg.GERROR) ^ vsmmu.read32(Reg.GERRORN)) & Gerror.CMDQ_ERR).toBe(Gerror.CMDQ_ERR);
     expect(host.forwardLog.length).toBe(n);
   });
 
