@@ -2,10 +2,13 @@
  * The physical-memory contract: what any implementation of `PhysicalMemoryAccess` must do — byte-
  * exact accesses of any size and alignment, little-endian 32/64-bit accesses that agree with byte
  * accesses, memmove-like copies, faults as values for holes, MMIO and misused KeyIDs, and (when the
- * implementation models TDX integrity) the TD-owner rules. Run it with `describeMemoryContract`.
+ * implementation models TDX integrity) the TD-owner rules, and the KeyID queries of the interface
+ * (`keyIdOf`, `stripKeyId`, `isPrivateKeyId` agreeing with what host software may access,
+ * `anyTdOwnedLine` agreeing with the owner bits the accesses set). Run it with `describeMemoryContract`.
  *
  * @spec /work/shared/reference/tdx-module.md §5.4 (private KeyIDs only in SEAM), §7 (TD-owner bit:
- *   host reads see zeros, a host write makes the TD's next read a machine check)
+ *   host reads see zeros, a host write makes the TD's next read a machine check), §5.4 (the KeyID
+ *   in the top MK_TME_KEYID_BITS of the PA: hkid_start_bit = MAX_PA - keyid_bits)
  */
 import { describe, expect, it } from "vitest";
 import { Initiator, MemStatus, type PhysicalMemoryAccess } from "../memory/types";
@@ -162,6 +165,73 @@ export function describeMemoryContract(name: string, make: () => MemoryContractH
       expect(h.mem.lastFault()).toMatchObject({ kind: "keyid-not-allowed", keyId: h.privateKeyId });
       expect(h.mem.write(pa, b, Initiator.Device)).toBe(MemStatus.KeyIdNotAllowed);
       expect(h.mem.copy(h.ram.base, pa, 8, Initiator.Host)).toBe(MemStatus.KeyIdNotAllowed);
+    });
+
+    it("finds the KeyID in the upper PA bits and strips it, for every KeyID and address width", () => {
+      const h = make();
+      const hostBits = h.mem.physAddrBits - h.mem.keyIdBits;
+      const keyIds = 2 ** h.mem.keyIdBits;
+      const rnd = seededRandom(11);
+      const addrs = [0, h.ram.base, h.ram.base + h.ram.size - 1, 2 ** hostBits - 1];
+      for (let n = 0; n < 64; n++) addrs.push(Math.floor(rnd() * 2 ** hostBits));
+      for (let k = 0; k < Math.min(keyIds, 1024); k++) {
+        for (const a of addrs) {
+          const pa = withKey(h.mem, a, k);
+          expect(h.mem.keyIdOf(pa)).toBe(k);
+          expect(h.mem.stripKeyId(pa)).toBe(a);
+        }
+      }
+      expect(h.mem.keyIdOf(2 ** h.mem.physAddrBits - 1)).toBe(keyIds - 1);
+    });
+
+    it("calls a KeyID private exactly when host software may not use it", () => {
+      const h = make();
+      const keyIds = 2 ** h.mem.keyIdBits;
+      expect(h.mem.isPrivateKeyId(0)).toBe(false); // KeyID 0 (TME) is never private
+      expect(h.mem.isPrivateKeyId(keyIds)).toBe(false); // beyond the KeyID bits
+      if (h.privateKeyId !== undefined) expect(h.mem.isPrivateKeyId(h.privateKeyId)).toBe(true);
+      const b = new Uint8Array(8);
+      for (let k = 0; k < Math.min(keyIds, 1024); k++) {
+        const status = h.mem.read(withKey(h.mem, h.ram.base, k), b, Initiator.Host);
+        expect([OK, MemStatus.KeyIdNotAllowed, MemStatus.KeyIdInvalid]).toContain(status);
+        expect({ keyId: k, private: h.mem.isPrivateKeyId(k) }).toEqual({
+          keyId: k,
+          private: status === MemStatus.KeyIdNotAllowed,
+        });
+      }
+    });
+
+    it("reports TD-owned lines of a range line by line, whatever KeyID the range carries", () => {
+      const h = make();
+      if (h.privateKeyId === undefined || h.initPage === undefined) return;
+      const page = h.ram.base + 16384;
+      const next = page + 4096;
+      const key = h.privateKeyId;
+      expect(h.mem.anyTdOwnedLine(page, 8192)).toBe(false); // never touched
+      expect(h.mem.write(next + 100, Uint8Array.of(1, 2, 3), Initiator.Host)).toBe(OK);
+      expect(h.mem.anyTdOwnedLine(page, 8192)).toBe(false); // host data owns nothing
+      expect(h.initPage(withKey(h.mem, page, key), Initiator.Seam)).toBe(OK);
+      expect(h.mem.anyTdOwnedLine(page + 4095, 1)).toBe(true);
+      expect(h.mem.anyTdOwnedLine(withKey(h.mem, page, key), 1)).toBe(true);
+      expect(h.mem.anyTdOwnedLine(page - 64, 64)).toBe(false); // the line before the page
+      expect(h.mem.anyTdOwnedLine(page - 64, 65)).toBe(true); // one byte into it
+      expect(h.mem.anyTdOwnedLine(next, 4096)).toBe(false);
+      expect(h.mem.anyTdOwnedLine(page + 4095, 2)).toBe(true); // straddles into the next page
+      expect(h.mem.anyTdOwnedLine(page, 0)).toBe(false);
+      // A host write of whole lines clears their owner bits; only the TD's lines still count.
+      expect(h.mem.write(page, new Uint8Array(4096 - 64), Initiator.Host)).toBe(OK);
+      expect(h.mem.anyTdOwnedLine(page, 4096 - 64)).toBe(false);
+      expect(h.mem.anyTdOwnedLine(page + 4096 - 65, 2)).toBe(true); // the last line is still the TD's
+      // A private full-line write by the TD makes a line TD-owned again.
+      const line = page + 7 * 64;
+      expect(h.mem.write(withKey(h.mem, line, key), new Uint8Array(64).fill(9), Initiator.Td)).toBe(OK);
+      expect(h.mem.anyTdOwnedLine(page, 7 * 64)).toBe(false);
+      expect(h.mem.anyTdOwnedLine(page, 7 * 64 + 1)).toBe(true);
+      expect(h.mem.anyTdOwnedLine(line + 63, 1)).toBe(true);
+      expect(h.mem.anyTdOwnedLine(line + 64, 64 * 10)).toBe(false);
+      const b = new Uint8Array(64);
+      expect(h.mem.read(withKey(h.mem, line, key), b, Initiator.Td)).toBe(OK);
+      expect(b.every((x) => x === 9)).toBe(true);
     });
 
     it("hides a TD-owned line from shared-KeyID reads and machine-checks the TD after a host write", () => {
