@@ -62,10 +62,20 @@ describe("decodeMmioInstruction: prefixes", () => {
       expect(reason(hex), hex).toBe("lock-prefix");
   });
 
-  it("rejects more than one segment override, even the same one twice", () => {
+  it("rejects two different segment overrides, and counts a repeated one once (as Linux)", () => {
     expect(reason("64658907")).toBe("segment-overrides");
-    expect(reason("64648907")).toBe("segment-overrides");
+    expect(reason("2e6464658907")).toBe("segment-overrides");
     expect(decode("648907")).toMatchObject({ kind: "write", segment: "fs" });
+    expect(decode("64648907")).toMatchObject({ kind: "write", size: 4, segment: "fs", length: 4 });
+    expect(decode("65666566890700")).toMatchObject({ kind: "write", size: 2, segment: "gs", length: 6 });
+  });
+
+  it("takes at most four distinct legacy prefixes; a fifth distinct one is read as the opcode", () => {
+    expect(decode("f2f3656667890700")).toMatchObject({ kind: "unsupported", reason: "opcode" });
+    expect(decode("f2f36566890700")).toMatchObject({ kind: "write", size: 2, segment: "gs", length: 6 });
+    // repeats do not count towards the four
+    expect(decode("f2f2f36565666689")).toMatchObject({ kind: "unsupported", reason: "truncated" });
+    expect(decode("f2f2f3656566668907")).toMatchObject({ kind: "write", size: 2, length: 9 });
   });
 
   it("accepts 15 bytes and refuses 16 (too-long), whatever follows", () => {

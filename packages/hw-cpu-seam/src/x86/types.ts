@@ -99,8 +99,8 @@ export interface MmioStringMove extends Decoded {
  * - lock-prefix: F0 on a MOV is #UD (SDM Vol. 2 "LOCK"), it never reaches memory;
  * - rex-not-last: a REX byte not immediately before the opcode (hardware ignores it; Linux's
  *   decoder then takes the next prefix as the opcode and fails);
- * - segment-overrides: more than one segment-override prefix (undefined, SDM Vol. 2 §2.1.1;
- *   Linux's get_seg_override_idx() returns -EINVAL);
+ * - segment-overrides: two different segment-override prefixes (undefined, SDM Vol. 2 §2.1.1;
+ *   Linux's get_seg_override_idx() returns -EINVAL; a repeated one is stored, and counted, once);
  * - vex, evex: C4/C5 and 62 encodings (AVX, AVX-512);
  * - opcode: an opcode insn_decode_mmio() does not list (ALU ops, XCHG, MOVNTI, SSE, ...);
  * - register-operand: ModRM mod=3, no memory access at all;
