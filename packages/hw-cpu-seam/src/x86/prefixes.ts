@@ -123,8 +123,8 @@ export function readPrefixes(c: ByteCursor, p: Prefixes): number {
   p.lock = false;
   p.rex = 0;
   let b = c.next();
-  while (b >= 0 && isLegacyPrefix(b)) {
-    const bit = legacyPrefixBit(b);
+  // legacyPrefixBit(-1) is 0: the end of the input ends the prefixes too.
+  for (let bit = legacyPrefixBit(b); bit !== 0; bit = legacyPrefixBit(b)) {
     const repeat = (p.seen & bit) !== 0;
     // A fifth distinct prefix is where Linux's insn_get_prefixes() stops: it becomes the opcode.
     if (!repeat && p.distinct === 4) return b;
