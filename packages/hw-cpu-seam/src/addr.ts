@@ -59,12 +59,21 @@ export function gva(n: number): Gva {
   check("GVA", n);
   return n as Gva;
 }
+function checkFrame(kind: string, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0 || n >= ADDRESS_LIMIT / PAGE_SIZE) {
+    throw new TdxSimError(
+      "E_BAD_ADDRESS",
+      `${kind} ${String(n)} is not a valid frame number: it must be an integer in [0, 2^40)`,
+    );
+  }
+}
+
 export function hfn(n: number): Hfn {
-  check("HFN", n * PAGE_SIZE);
+  checkFrame("HFN", n);
   return n as Hfn;
 }
 export function gfn(n: number): Gfn {
-  check("GFN", n * PAGE_SIZE);
+  checkFrame("GFN", n);
   return n as Gfn;
 }
 
