@@ -37,6 +37,45 @@ describe("KeyID queries", () => {
     expect(noKeys.isPrivateKeyId(0)).toBe(false);
   });
 
+  it("take the private range from IA32_MKTME_KEYID_PARTITIONING (MSR 0x87: 31:0 MKTME, 63:32 TDX)", () => {
+    // 31 MKTME KeyIDs, 32 TDX KeyIDs [32, 64) in 6 KeyID bits
+    const m = PhysicalMemory.sparseAll({
+      physAddrBits: 46,
+      keyIdBits: 6,
+      keyIdPartitioning: (32n << 32n) | 31n,
+    });
+    expect([m.isPrivateKeyId(0), m.isPrivateKeyId(31), m.isPrivateKeyId(32), m.isPrivateKeyId(63)]).toEqual([
+      false,
+      false,
+      true,
+      true,
+    ]);
+    expect(m.keyIdPartitioningMsr()).toBe((32n << 32n) | 31n);
+    const b = new Uint8Array(4);
+    expect(m.read(m.withKeyId(PAGE, 31), b, Initiator.Host)).toBe(MemStatus.Ok);
+    expect(m.read(m.withKeyId(PAGE, 32), b, Initiator.Host)).toBe(MemStatus.KeyIdNotAllowed);
+    // 8 MKTME + 8 TDX KeyIDs leave [17, 64) invalid
+    const few = PhysicalMemory.sparseAll({
+      physAddrBits: 46,
+      keyIdBits: 6,
+      keyIdPartitioning: (8n << 32n) | 8n,
+    });
+    expect(few.read(few.withKeyId(PAGE, 17), b, Initiator.Seam)).toBe(MemStatus.KeyIdInvalid);
+    expect(few.isPrivateKeyId(16)).toBe(true);
+    expect(few.isPrivateKeyId(17)).toBe(false);
+    expect(() =>
+      PhysicalMemory.sparseAll({ physAddrBits: 46, keyIdBits: 6, keyIdPartitioning: (48n << 32n) | 16n }),
+    ).toThrow(/does not fit 6 KeyID bits/);
+    expect(() =>
+      PhysicalMemory.sparseAll({
+        physAddrBits: 46,
+        keyIdBits: 6,
+        keyIdPartitioning: (48n << 32n) | 15n,
+        tdxKeyIds: { first: 16, count: 48 },
+      }),
+    ).toThrow(/either as keyIdPartitioning .* or as tdxKeyIds/);
+  });
+
   it("report TD-owned lines in a range, line by line, whatever KeyID the range carries", () => {
     const m = memory();
     const priv = m.withKeyId(PAGE, TD_KEY);

@@ -320,6 +320,12 @@ function resolveConfig(config: PhysicalMemoryConfig): EngineParams {
     );
   }
   const bits = config.keyIdBits ?? 0;
+  if (config.keyIdPartitioning !== undefined && (config.tdxKeyIds || config.mktmeKeyIds !== undefined)) {
+    throw new TdxSimError(
+      "E_MEMORY_CONFIG",
+      "give the KeyID partition either as keyIdPartitioning (the MSR 0x87 value) or as tdxKeyIds/mktmeKeyIds, not both",
+    );
+  }
   const keyIds =
     config.keyIdPartitioning !== undefined
       ? keyIdPartitionFromMsrs(config.keyIdPartitioning, BigInt(bits) << 32n)
