@@ -60,13 +60,17 @@ export class VtdDmaPort implements DeviceDmaPort {
   private irq = new Uint8Array(16);
   /** Posted writes in flight: translated HPA and the bytes. */
   private readonly posted: { hpa: number; data: Uint8Array }[] = [];
+  /** First address past the memory: an untranslated output beyond it reaches nothing. */
+  private readonly memLimit: number;
 
   constructor(
     private readonly unit: DmaPortUnit,
     private readonly mem: PhysicalMemoryAccess,
     /** Posted writes kept in flight (0: every write completes before dmaWrite returns). */
     readonly postedWriteDepth = 0,
-  ) {}
+  ) {
+    this.memLimit = 2 ** mem.physAddrBits;
+  }
 
   /** Posted writes not yet in memory. */
   get postedWrites(): number {
@@ -148,6 +152,9 @@ export class VtdDmaPort implements DeviceDmaPort {
       } else {
         chunk = Math.min(length - off, t.iovaBase + t.size - addr);
         const hpa = t.outBase + (addr - t.iovaBase);
+        // An identity output (TE=0, pass-through, translated request) past the memory: the
+        // platform answers the request as unsupported, nothing the memory model may be asked.
+        if (hpa + chunk > this.memLimit) return this.report(FaultReason.MemoryError, req, addr, write);
         if (write && u.tdx.writeHitsTdOwned(hpa, chunk))
           return this.report(FaultReason.TdxOwnedLines, req, addr, write);
         this.grow(n + 1);

@@ -60,6 +60,28 @@ describe("tdx-sim vtd script runner", () => {
     }
   });
 
+  it("answers an untranslated DMA that runs past the host memory {ok:false}, writing and logging nothing", () => {
+    const reset = '{"op":"reset","cap":"0xd2008c222f0606","ecap":"0xf42"}';
+    const out = runVtdScript(
+      [
+        reset,
+        '{"op":"dma","sid":"0x10","dir":"read","iova":"0xfffffffffffe","len":4}',
+        '{"op":"dma","sid":"0x10","dir":"write","iova":"0xfffffffffffe","hex":"11223344"}',
+        '{"op":"mem.read","addr":"0xfffffffffffe","len":2}',
+        '{"op":"reg.read","off":"0x34","size":4}',
+        '{"op":"reg.read","off":"0x22c","size":4}',
+      ].join("\n"),
+    );
+    expect(out).toEqual([
+      { ok: true },
+      { ok: false },
+      { ok: false },
+      { hex: "0000" },
+      { value: "0x0" },
+      { value: "0x0" },
+    ]);
+  });
+
   it("rejects register and DMA operations before a reset, and offsets outside the window", () => {
     expect(() => runVtdScript('{"op":"reg.read","off":"0x0","size":4}')).toThrow(
       /line 1: "reg.read" before any "reset"/,
