@@ -33,6 +33,7 @@ import {
 import type { GuestMemory } from "../memory/guest-memory";
 import type { GuestPageAllocator } from "../memory/page-allocator";
 import { KernelLog } from "../swiotlb/log";
+import { checkMapArgs } from "../swiotlb/map-args";
 import { runWithoutExit } from "../tdx-guest/conversion";
 import { CC_NCLASSES, CC_SLOT_SIZES, CcBufferStore } from "./cc-buffers";
 import {
@@ -154,18 +155,7 @@ export class CcSwiotlb implements BouncePolicy {
     attrs: number,
     _cpu: number,
   ): number {
-    if (!(mappingSize > 0) || mappingSize > 0x7fff_ffff || !Number.isInteger(mappingSize)) {
-      throw new TdxSimError(
-        "E_SWIOTLB_SIZE",
-        `mapping size ${String(mappingSize)} is invalid: 1 to 2^31 - 1 bytes`,
-      );
-    }
-    if (!(orig >= 0 && orig + mappingSize <= 2 ** 52)) {
-      throw new TdxSimError(
-        "E_SWIOTLB_ADDR",
-        `original buffer ${String(orig)}+${mappingSize} is not inside [0, 2^52)`,
-      );
-    }
+    checkMapArgs(orig, mappingSize);
     this.tick();
     this.maps++;
     if (this.memEncrypted && !this.encNoticePrinted) {

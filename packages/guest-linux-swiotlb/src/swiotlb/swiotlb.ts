@@ -26,6 +26,7 @@ import { runWithoutExit } from "../tdx-guest/conversion";
 import type { IoTlbMem } from "./allocator";
 import { IO_TLB_MAX_SEGMENT_BYTES, IO_TLB_SIZE, PAGE_SIZE_BYTES } from "./constants";
 import { KernelLog } from "./log";
+import { checkMapArgs } from "./map-args";
 import type { IoTlbPool } from "./pool";
 import { mappingDataSlot, releaseSlots } from "./release";
 
@@ -103,18 +104,7 @@ export class Swiotlb implements BouncePolicy {
     attrs: number,
     cpu: number,
   ): number {
-    if (!(mappingSize > 0) || mappingSize > 0x7fff_ffff || !Number.isInteger(mappingSize)) {
-      throw new TdxSimError(
-        "E_SWIOTLB_SIZE",
-        `mapping size ${String(mappingSize)} is invalid: 1 to 2^31 - 1 bytes`,
-      );
-    }
-    if (!(orig >= 0 && orig + mappingSize <= 2 ** 52)) {
-      throw new TdxSimError(
-        "E_SWIOTLB_ADDR",
-        `original buffer ${String(orig)}+${mappingSize} is not inside [0, 2^52)`,
-      );
-    }
+    checkMapArgs(orig, mappingSize);
     if (allocAlignMask < 0 || allocAlignMask > 0xffff_ffff || (allocAlignMask & (allocAlignMask + 1)) !== 0) {
       throw new TdxSimError(
         "E_SWIOTLB_ALIGN",
