@@ -37,16 +37,39 @@ describe("tdx-sim CLI", () => {
     expect(r.stderr).toMatch(/unknown command 'frobnicate'/);
   });
 
-  it("runs the default scenario and says which layers are not built yet", () => {
-    const r = cli(["run", "--json"]);
+  it("runs the default platform scenario: JSON report, readable summary, validated options", () => {
+    const r = cli(["run", "--json", "--dma-count", "3", "--dma-size", "8192", "--seed", "5"]);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report.layers).toHaveLength(7);
-    expect(report.composed).toBe(false);
-    const text = cli(["run"]);
+    expect(report.end).toEqual({ kind: "halted" });
+    expect(report.options).toEqual({ dmaCount: 3, dmaSize: 8192, seed: 5, iommu: "legacy" });
+    expect(report.dma.toDevice).toEqual({ transfers: 3, bytes: 3 * 8192, mismatches: 0 });
+    expect(report.dma.fromDevice).toEqual({ transfers: 3, bytes: 3 * 8192, mismatches: 0 });
+    expect(report.counts.mmio.roundTrips).toBe(1 + 4 * (2 + 2 * 3));
+    expect(report.security.tdSecretIntact).toBe(true);
+    expect(report.time.run.totalUs).toBeGreaterThan(0);
+    expect(cli(["run", "--json", "--dma-count", "3", "--dma-size", "8192", "--seed", "5"]).stdout).toBe(r.stdout);
+
+    const text = cli(["run", "--cost", "veNs=0"]);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/layer 1 @tdx\/hw-cpu-seam\s+built/);
-    expect(text.stdout).toMatch(/layer 4 @tdx\/kvm\s+not built yet/);
-    expect(text.stdout).not.toContain("undefined");
+    expect(text.stdout).toMatch(/^tdx-sim run: default platform scenario \(seed 1; 16 DMA transfers/);
+    expect(text.stdout).toContain("not modelled yet: the host is a provisional stand-in");
+    expect(text.stdout).toMatch(/to device: 16 transfers, 65,536 B, byte-exact/);
+    expect(text.stdout).toMatch(/device write via TD private KeyID: blocked, fault 0xf0/);
+    expect(text.stdout).toMatch(/TD secret intact/);
+    expect(text.stdout).not.toMatch(/undefined|NaN/);
+
+    for (const bad of [
+      ["--dma-count", "0"],
+      ["--dma-size", "1M"],
+      ["--seed", "-1"],
+      ["--iommu", "nested"],
+      ["--cost", "veNs=slow"],
+      ["--cost", "warpNs=1"],
+    ]) {
+      const e = cli(["run", ...bad]);
+      expect([bad, e.code, e.stdout]).toEqual([bad, 2, ""]);
+      expect(e.stderr).toMatch(/^tdx-sim: .*(must be|is not|unknown cost)/);
+    }
   });
 });

@@ -4,6 +4,7 @@
  * and to the run). Plain JSON data, built only from counts and bytes the run produced, so the same
  * options and seed give the same report.
  */
+import { createHash } from "node:crypto";
 import { VmxExitReason } from "@tdx/hw-cpu-seam";
 import { type CostModel, costModelWith, type PricedRun, priceRun } from "./cost-model";
 import type { DeviceCounters } from "./device-model";
@@ -82,6 +83,8 @@ export interface ScenarioReport {
     readonly device: DeviceCounters;
   };
   readonly dma: {
+    /** SHA-256 over every byte the device moved, in order: the run's payloads in one value. */
+    readonly payloadSha256: string;
     readonly toDevice: IntegrityCheck;
     readonly fromDevice: IntegrityCheck;
     readonly coherent: {
@@ -104,6 +107,12 @@ const VMX_NAMES = new Map<number, string>(Object.entries(VmxExitReason).map(([k,
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 const same = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
   a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+
+function digest(parts: readonly Uint8Array[]): string {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return h.digest("hex");
+}
 
 function integrity(ours: readonly Uint8Array[], theirs: readonly Uint8Array[]): IntegrityCheck {
   let mismatches = Math.abs(ours.length - theirs.length);
@@ -217,6 +226,7 @@ export function buildReport(
       device: { ...dev.counters },
     },
     dma: {
+      payloadSha256: digest(dev.transfers.map((t) => t.data)),
       toDevice: integrity(rec.sent, streamed("to-device")),
       fromDevice: integrity(rec.received, streamed("from-device")),
       coherent: { bytesEachWay: DESCRIPTOR_BYTES, mismatches: coherentMismatches, freed: c?.freed ?? false },
