@@ -48,7 +48,9 @@ describe("tdx-sim CLI", () => {
     expect(report.counts.mmio.roundTrips).toBe(1 + 4 * (2 + 2 * 3));
     expect(report.security.tdSecretIntact).toBe(true);
     expect(report.time.run.totalUs).toBeGreaterThan(0);
-    expect(cli(["run", "--json", "--dma-count", "3", "--dma-size", "8192", "--seed", "5"]).stdout).toBe(r.stdout);
+    expect(cli(["run", "--json", "--dma-count", "3", "--dma-size", "8192", "--seed", "5"]).stdout).toBe(
+      r.stdout,
+    );
 
     const text = cli(["run", "--cost", "veNs=0"]);
     expect(text.code).toBe(0);

@@ -21,7 +21,7 @@ describe.each(["legacy", "scalable"] as const)("HostIommu (%s)", (mode) => {
   it("maps IOVA -> host page, and an unmap + invalidation makes every page of the range fault", () => {
     const { mem, iommu } = bench(mode);
     const iovas = [0x3000, 0x4000, 0x5000]; // crosses the 0x4000 alignment: AM must grow to cover it
-    iovas.forEach((iova, i) => iommu.mapPage(iova, 0x1000_0000 + i * 0x1000));
+    for (const [i, iova] of iovas.entries()) iommu.mapPage(iova, 0x1000_0000 + i * 0x1000);
     mem.write(0x1000_1000, Uint8Array.of(0xab), Initiator.Host);
     const b = new Uint8Array(1);
     expect(iommu.unit.port.dmaRead(req, 0x4000, b)).toEqual({ ok: true });
