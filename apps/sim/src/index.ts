@@ -1,5 +1,11 @@
 /**
- * @tdx/sim: the composing app's library face (the CLI lives in cli.ts).
+ * @tdx/sim: the composing app's library face (the CLI lives in cli.ts). `runScenario` runs the
+ * default platform scenario programmatically; `describePlatform` is what `tdx-sim run` prints.
  */
 export { buildProgram, main } from "./cli";
 export { describePlatform, type PlatformReport } from "./platform";
+export { type CostModel, costModelWith, DEFAULT_COSTS, priceRun } from "./scenario/cost-model";
+export { DEFAULT_SCENARIO, resolveScenarioOptions, type ScenarioOptions } from "./scenario/options";
+export type { ScenarioReport } from "./scenario/report";
+export { runScenario, type ScenarioRun } from "./scenario/run-scenario";
+export { formatSummary } from "./scenario/summary";
