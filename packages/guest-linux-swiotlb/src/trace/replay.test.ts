@@ -2,7 +2,7 @@
  * Conformance: the six reference traces (Linux 6.12.y/6.18.y results) replay line for line, and
  * bad traces fail with a typed error naming the line.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TdxSimError } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
@@ -18,6 +18,27 @@ const TRACES = [
   "05-net-block-mix",
   "06-long-random",
 ] as const;
+
+/** The project's shared reference data, beside the repository (present in CI, absent on a user's clone). */
+const SHARED_TRACES = join(import.meta.dirname, "../../../../../shared/data/swiotlb-traces");
+const haveShared = existsSync(SHARED_TRACES);
+
+describe.skipIf(!haveShared)(
+  haveShared
+    ? "fixture copies equal shared/data/swiotlb-traces"
+    : "fixture copies equal shared/data/swiotlb-traces (SKIPPED: ../shared is not beside this clone)",
+  () => {
+    for (const name of TRACES) {
+      it(`${name}: in and out files are byte-identical to the reference`, () => {
+        for (const suffix of [".in.jsonl", ".out.jsonl"]) {
+          const copy = readFileSync(join(FIXTURES, name + suffix));
+          const ref = readFileSync(join(SHARED_TRACES, name + suffix));
+          expect(copy.equals(ref)).toBe(true);
+        }
+      });
+    }
+  },
+);
 
 function thrown(f: () => unknown): TdxSimError {
   try {
