@@ -11,7 +11,9 @@ const layerRules = LAYERS.map((name) => {
     comment: `packages/${name} may import only ${ALLOWED[name].join(", ") || "no other layer"} (ARCHITECTURE.md layer table)`,
     severity: "error",
     from: { path: `^packages/${name}/` },
-    to: { path: `^packages/(${forbidden.join("|")})/` },
+    // the resolved file, or the bare package name when the import does not resolve (a layer
+    // missing from package.json): either way the layer rule is the one reported
+    to: { path: `^(packages/(${forbidden.join("|")})/|@tdx/(${forbidden.join("|")})(/|$))` },
   };
 });
 

@@ -40,6 +40,14 @@ describe("layering guard", () => {
     expect(r.out).not.toContain("layer-kvm");
   });
 
+  it("rejects a sideways import by package name, naming the layer rule", () => {
+    const r = cruise(join(__dirname, "fixtures/upward"), "packages");
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(
+      /layer-smmu-nested-imports-only-hw-cpu-seam: packages\/smmu-nested\/src\/index\.ts → @tdx\/vtd/,
+    );
+  });
+
   it("accepts the real source tree", () => {
     const r = cruise(repo, "packages");
     expect(r.out).not.toContain("error");
