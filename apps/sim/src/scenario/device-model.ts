@@ -16,6 +16,8 @@
  */
 import type { DeviceDmaPort, DmaRequester, DmaResult, IommuFault } from "@tdx/hw-cpu-seam";
 import { TdxSimError } from "@tdx/hw-cpu-seam";
+import { hex } from "../trace/names";
+import { NO_TRACE, type Tracer } from "../trace/tracer";
 import { MAX_DMA_SIZE } from "./layout";
 import type { SeededRandom } from "./prng";
 
@@ -27,6 +29,13 @@ export const DeviceReg = {
   CMD: 0x14,
   STATUS: 0x18,
 } as const;
+
+const REGISTER_NAMES = new Map<number, string>(Object.entries(DeviceReg).map(([k, v]) => [v, k]));
+
+/** A register's name by offset (`DMA_LEN`, ...), or its offset in hex. */
+function registerName(offset: number): string {
+  return REGISTER_NAMES.get(offset) ?? `0x${offset.toString(16)}`;
+}
 
 export const DeviceCmd = { TO_DEVICE: 1, FROM_DEVICE: 2 } as const;
 export const DeviceStatus = { DONE: 1, DMA_ERROR: 2, BAD_COMMAND: 4 } as const;
@@ -77,6 +86,8 @@ export class EmulatedDmaDevice {
     sid: number,
     /** Where the bytes of from-device transfers come from. */
     private readonly payload: SeededRandom,
+    /** The device's track of the run's trace (register accesses, DMA). */
+    private readonly trace: Tracer = NO_TRACE,
   ) {
     this.requester = { sid, pasid: -1 };
   }
@@ -88,6 +99,21 @@ export class EmulatedDmaDevice {
 
   /** An MMIO read of `size` bytes at `offset` (a register value: bigint at the ABI edge). */
   mmioRead(offset: number, size: number): bigint {
+    const t = this.trace;
+    if (!t.enabled) return this.readRegister(offset, size);
+    t.begin("deviceMmio", `read ${registerName(offset)}`, {
+      offset: hex(offset),
+      size,
+      dir: "read",
+      value: "",
+    });
+    t.advance(t.costs.mmioDeviceNs);
+    const v = this.readRegister(offset, size);
+    t.end("deviceMmio", { value: hex(v) });
+    return v;
+  }
+
+  private readRegister(offset: number, size: number): bigint {
     this.counters.mmioReads++;
     let v = 0;
     if (offset === DeviceReg.ID) v = DEVICE_ID;
@@ -102,6 +128,23 @@ export class EmulatedDmaDevice {
 
   /** An MMIO write of `size` bytes at `offset`. */
   mmioWrite(offset: number, size: number, value: bigint): void {
+    const t = this.trace;
+    if (!t.enabled) {
+      this.writeRegister(offset, size, value);
+      return;
+    }
+    t.begin("deviceMmio", `write ${registerName(offset)}`, {
+      offset: hex(offset),
+      size,
+      dir: "write",
+      value: hex(value),
+    });
+    t.advance(t.costs.mmioDeviceNs);
+    this.writeRegister(offset, size, value); // a CMD write runs the DMA inside this slice
+    t.end("deviceMmio");
+  }
+
+  private writeRegister(offset: number, size: number, value: bigint): void {
     this.counters.mmioWrites++;
     const lo = Number(value & 0xffff_ffffn);
     if (offset === DeviceReg.DMA_ADDR_LO) {
@@ -145,19 +188,37 @@ export class EmulatedDmaDevice {
   /** A device read of memory at a bus address, through the IOMMU. */
   dmaRead(iova: number, dst: Uint8Array): DmaResult {
     this.counters.dmaReads++;
+    this.dmaBegin(iova, dst.length, "read");
     const r = this.port.dmaRead(this.requester, iova, dst);
     if (r.ok) this.counters.bytesRead += dst.length;
     else this.noteFault(r);
+    this.dmaEnd(r, dst.length);
     return r;
   }
 
   /** A device write of memory at a bus address, through the IOMMU. */
   dmaWrite(iova: number, src: Uint8Array): DmaResult {
     this.counters.dmaWrites++;
+    this.dmaBegin(iova, src.length, "write");
     const r = this.port.dmaWrite(this.requester, iova, src);
     if (r.ok) this.counters.bytesWritten += src.length;
     else this.noteFault(r);
+    this.dmaEnd(r, src.length);
     return r;
+  }
+
+  private dmaBegin(iova: number, len: number, dir: "read" | "write"): void {
+    if (this.trace.enabled) {
+      this.trace.begin("dma", `DMA ${dir} ${len} B`, { iova: hex(iova), len, dir, ok: false });
+    }
+  }
+
+  /** The bytes cross the link after the IOMMU translated them (a faulting DMA moves none). */
+  private dmaEnd(r: DmaResult, len: number): void {
+    const t = this.trace;
+    if (!t.enabled) return;
+    if (r.ok) t.advance(len * t.costs.deviceDmaNsPerByte);
+    t.end("dma", { ok: r.ok });
   }
 
   private noteFault(r: DmaResult): void {

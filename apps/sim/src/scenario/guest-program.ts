@@ -21,6 +21,7 @@
 import {
   bootTdDma,
   type CoherentBuffer,
+  DMA_DIRECTION_NAMES,
   DmaDevice,
   DmaDirection,
   RangePageAllocator,
@@ -32,6 +33,9 @@ import {
   tdxEarlyInit,
 } from "@tdx/guest-linux-swiotlb";
 import { type GuestOp, type GuestProgram, type TdGuestContext, TdVmcall } from "@tdx/hw-cpu-seam";
+import { hex } from "../trace/names";
+import { tracedGuestContext } from "../trace/traced-guest-context";
+import { NO_TRACE, type Tracer } from "../trace/tracer";
 import { DeviceCmd, DeviceReg, DeviceStatus } from "./device-model";
 import { MmioAccessors } from "./guest-mmio";
 import { DEVICE_BDF, DEVICE_MMIO_BASE, PAGE, SWIOTLB_CMDLINE, TdLayout } from "./layout";
@@ -45,6 +49,8 @@ export interface GuestWorkload {
   readonly dmaSize: number;
   /** The driver's payloads and the secret come from here. */
   readonly random: SeededRandom;
+  /** The vCPU track of the run's trace (#VE, accept, SWIOTLB; default: none). */
+  readonly tracer?: Tracer;
 }
 
 /** What the guest saw and did. */
@@ -70,7 +76,9 @@ export function newGuestRecord(): GuestRecord {
 
 /** The guest program: build it once per run and load it into the TD. */
 export function guestProgram(w: GuestWorkload, rec: GuestRecord): GuestProgram {
-  return function* (ctx: TdGuestContext) {
+  const trace = w.tracer ?? NO_TRACE;
+  return function* (cpu: TdGuestContext) {
+    const ctx = tracedGuestContext(cpu, trace);
     const guest = new TdxGuest();
     const v = new TdxVcpu(guest, ctx);
     new TdxVeHandler(v).install();
@@ -90,6 +98,17 @@ export function guestProgram(w: GuestWorkload, rec: GuestRecord): GuestProgram {
       },
       pageAllocator: new RangePageAllocator(TdLayout.COHERENT, TdLayout.COHERENT_BYTES),
       atomicPool: { base: TdLayout.ATOMIC, bytes: TdLayout.ATOMIC_BYTES },
+      ...(trace.enabled
+        ? {
+            onBounced: (ev) =>
+              trace.instant("swiotlbBounced", "swiotlb_bounced", {
+                dev: ev.devName,
+                devAddr: hex(ev.devAddr),
+                size: ev.size,
+                force: ev.force,
+              }),
+          }
+        : {}),
     });
     rec.dma = dma;
     rec.bootLog = dma.swiotlb.log.text();
@@ -98,6 +117,7 @@ export function guestProgram(w: GuestWorkload, rec: GuestRecord): GuestProgram {
       dma,
       new MmioAccessors(ctx, v, init.info.sharedMask + DEVICE_MMIO_BASE),
       rec,
+      trace,
     );
     yield* driver.run(w);
     // Idle: the host runs on this CPU now (and may misbehave), then wakes the vCPU.
@@ -120,6 +140,7 @@ class DmaEngineDriver {
     private readonly dma: TdDma,
     private readonly io: MmioAccessors,
     private readonly rec: GuestRecord,
+    private readonly trace: Tracer,
   ) {}
 
   *run(w: GuestWorkload): GuestOp<void> {
@@ -148,7 +169,9 @@ class DmaEngineDriver {
 
   /** dma_map_single, one device command, dma_unmap_single; whether every step succeeded. */
   private *streaming(buf: number, size: number, dir: DmaDirection): GuestOp<boolean> {
+    const t0 = this.swiotlbBefore();
     const m = this.dma.dma.mapSingle(this.dev, buf, size, dir);
+    this.swiotlbTraced("swiotlbMap", "dma_map_single", t0, size, dir, m.ok ? m.dmaAddr : -1, m.ok);
     if (!m.ok) {
       this.rec.errors.push(`dma_map_single(${size}, dir ${dir}): ${JSON.stringify(m.error)}`);
       return false;
@@ -158,9 +181,53 @@ class DmaEngineDriver {
       size,
       dir === DmaDirection.ToDevice ? DeviceCmd.TO_DEVICE : DeviceCmd.FROM_DEVICE,
     );
+    const t1 = this.swiotlbBefore();
     const u = this.dma.dma.unmapSingle(this.dev, m.dmaAddr, size, dir);
+    this.swiotlbTraced("swiotlbUnmap", "dma_unmap_single", t1, size, dir, m.dmaAddr, u.ok);
     if (!u.ok) this.rec.errors.push(`dma_unmap_single(0x${m.dmaAddr.toString(16)}): ${u.error}`);
     return ok && u.ok;
+  }
+
+  /** SWIOTLB maps and copied bytes so far (for the trace's per-call figures), or undefined. */
+  private swiotlbBefore(): { maps: number; copied: number } | undefined {
+    if (!this.trace.enabled) return undefined;
+    const s = this.dma.swiotlb.stats();
+    return { maps: s.maps, copied: s.copiedBytes };
+  }
+
+  /**
+   * One map or unmap as a slice on the vCPU track, priced as the report prices it: `swiotlbMapNs`
+   * per SWIOTLB map (slot search) and `bounceCopyNsPerByte` per byte bounced; then the counter
+   * of slots in use.
+   */
+  private swiotlbTraced(
+    point: "swiotlbMap" | "swiotlbUnmap",
+    name: string,
+    before: { maps: number; copied: number } | undefined,
+    size: number,
+    dir: DmaDirection,
+    dmaAddr: number,
+    ok: boolean,
+  ): void {
+    const t = this.trace;
+    if (!before) return;
+    const sw = this.dma.swiotlb;
+    const s = sw.stats();
+    const bounced = s.copiedBytes - before.copied;
+    const poolStart = sw.mem.pools[0]?.start ?? 0;
+    t.complete(
+      point,
+      name,
+      {
+        size,
+        dir: DMA_DIRECTION_NAMES[dir],
+        slotOffset: dmaAddr >= 0 ? hex(dmaAddr - poolStart) : "none",
+        bouncedBytes: bounced,
+        ok,
+      },
+      (s.maps - before.maps) * t.costs.swiotlbMapNs + bounced * t.costs.bounceCopyNsPerByte,
+    );
+    t.counter("swiotlbSlots", { inUse: sw.mem.debugfs().io_tlb_used });
   }
 
   /** Program the engine and read its status: four MMIO round trips. */

@@ -18,7 +18,7 @@
  *   (Linux attach: context entry, then flushes; map then PSI only under caching mode), §7.1 (IOVA
  *   -> HPA tables built by the VMM; a private KeyID in the output is blocked), §4.2 (dmar_fault)
  */
-import type { PhysicalMemory } from "@tdx/hw-cpu-seam";
+import type { DeviceDmaPort, PhysicalMemory } from "@tdx/hw-cpu-seam";
 import { TdxSimError } from "@tdx/hw-cpu-seam";
 import { type VtdProfile, VtdUnit } from "@tdx/vtd";
 import {
@@ -30,6 +30,9 @@ import {
   SecondStagePageTable,
   VtdDriver,
 } from "@tdx/vtd/testing";
+import { hex } from "../trace/names";
+import { tracedDmaPort } from "../trace/traced-dma-port";
+import { NO_TRACE, type Tracer } from "../trace/tracer";
 import { PAGE } from "./layout";
 
 export type IommuMode = "legacy" | "scalable";
@@ -56,12 +59,15 @@ export class HostIommu {
   readonly counts = { pagesMapped: 0, pagesUnmapped: 0, invalidationRequests: 0 };
   /** Every fault record the host's fault handler read, in order. */
   readonly faultLog: FaultRecord[] = [];
+  /** The unit's DMA port as the device uses it (traced when the run is). */
+  readonly port: DeviceDmaPort;
 
   constructor(
     private readonly mem: PhysicalMemory,
     /** Host memory for the unit's tables and queue (KeyID 0, outside any TDMR). */
     tables: { readonly base: number; readonly size: number },
     readonly mode: IommuMode,
+    private readonly trace: Tracer = NO_TRACE,
   ) {
     if (!IOMMU_MODES.includes(mode)) {
       throw new TdxSimError(
@@ -73,6 +79,34 @@ export class HostIommu {
     this.alloc = new BumpAllocator(mem, tables.base, tables.base + tables.size);
     this.driver = new VtdDriver(this.unit, mem, this.alloc);
     this.domain = new SecondStagePageTable(mem, this.alloc, SL_LEVELS);
+    const unit = this.unit;
+    this.port = tracedDmaPort(
+      unit.port,
+      {
+        stats: unit.translator.stats,
+        faults: () => {
+          const c = unit.recorder.counts;
+          let n = 0;
+          for (const k in c) n += c[k as keyof typeof c];
+          return n;
+        },
+      },
+      trace,
+    );
+  }
+
+  /** One invalidation request submitted and waited for (qi_submit_sync), on the unit's track. */
+  private invalidated(kind: string, iova: number, pages: number): void {
+    this.counts.invalidationRequests++;
+    const t = this.trace;
+    if (t.enabled) {
+      t.complete(
+        "iotlbInvalidation",
+        kind,
+        { kind, did: DEVICE_DOMAIN_ID, iova: hex(iova), pages },
+        t.costs.iotlbInvalidationNs,
+      );
+    }
   }
 
   /** intel-iommu init and device attach: root table, QI, context (and PASID) entry, flushes, TE. */
@@ -91,8 +125,9 @@ export class HostIommu {
       d.setRootTable(ctx.root, true);
     }
     d.contextGlobal();
+    this.invalidated("context-cache global", 0, 0);
     d.iotlbGlobal();
-    this.counts.invalidationRequests += 2;
+    this.invalidated("IOTLB global", 0, 0);
     d.enableTranslation();
   }
 
@@ -131,7 +166,7 @@ export class HostIommu {
     while (Math.floor(first / 2 ** am) !== Math.floor(last / 2 ** am)) am++;
     const span = PAGE * 2 ** am;
     this.driver.iotlbPages(DEVICE_DOMAIN_ID, iova - (iova % span), am);
-    this.counts.invalidationRequests++;
+    this.invalidated("IOTLB page-selective", iova - (iova % span), 2 ** am);
   }
 
   /** The host's fault handler (dmar_fault): read every pending record, clear them, keep them. */

@@ -50,6 +50,9 @@ import {
   type TdHandle,
   TdxHostDriver,
 } from "@tdx/hw-cpu-seam/testing";
+import { hex, tdvmcallName } from "../trace/names";
+import { tracedPlatform } from "../trace/traced-platform";
+import { NO_TRACE, type Tracer } from "../trace/tracer";
 import { EmulatedDmaDevice } from "./device-model";
 import { HostIommu, type IommuMode } from "./host-iommu";
 import {
@@ -89,13 +92,12 @@ export interface HostCounters {
   wakeups: number;
 }
 
-/** GHCI sub-function names by value. */
-const VMCALL_NAMES = new Map<number, string>(Object.entries(TdVmcall).map(([k, v]) => [v, k]));
-
 export interface ProvisionalHostOptions {
   readonly iommu: IommuMode;
   /** The device's payload source (from-device data). */
   readonly deviceRandom: SeededRandom;
+  /** Where the run's trace points go (default: nowhere). */
+  readonly tracer?: Tracer;
 }
 
 export class ProvisionalHost {
@@ -112,6 +114,9 @@ export class ProvisionalHost {
   /** QEMU's shared backing: guest page index -> host PA, -1 when not shared. */
   private readonly backing: Float64Array;
   private readonly freeBacking: number[] = [];
+  private readonly trace: Tracer;
+  /** Guest pages currently shared (backed by a host page). */
+  private sharedPages = 0;
   readonly counters: HostCounters = {
     tdExits: {},
     tdvmcalls: {},
@@ -121,8 +126,10 @@ export class ProvisionalHost {
   };
 
   constructor(opts: ProvisionalHostOptions) {
+    this.trace = opts.tracer ?? NO_TRACE;
     this.platform = makeSimTdxPlatform();
-    const h = new TdxHostDriver(this.platform);
+    // SEAMCALLs are traced where the host issues them (a no-op without a tracer).
+    const h = new TdxHostDriver(tracedPlatform(this.platform, this.trace));
     this.driver = h;
     h.bringUp();
     // KVM_TDX_INIT_VM, vCPU init, KVM_TDX_INIT_MEM_REGION, KVM_TDX_FINALIZE_VM.
@@ -138,9 +145,14 @@ export class ProvisionalHost {
       this.sharedEpt.mmioVe(this.td.sharedBit + DEVICE_MMIO_BASE + off);
     this.backing = new Float64Array(TdLayout.RAM_TOP / PAGE).fill(-1);
     const tables = h.allocShared(IOMMU_TABLE_BYTES);
-    this.iommu = new HostIommu(this.platform.memory, { base: tables, size: IOMMU_TABLE_BYTES }, opts.iommu);
+    this.iommu = new HostIommu(
+      this.platform.memory,
+      { base: tables, size: IOMMU_TABLE_BYTES },
+      opts.iommu,
+      this.trace,
+    );
     this.iommu.attach(DEVICE_SID);
-    this.device = new EmulatedDmaDevice(this.iommu.unit.port, DEVICE_SID, opts.deviceRandom);
+    this.device = new EmulatedDmaDevice(this.iommu.port, DEVICE_SID, opts.deviceRandom, this.trace);
   }
 
   get memory(): PhysicalMemory {
@@ -214,31 +226,39 @@ export class ProvisionalHost {
       this.count(this.counters.tdExits, "tdvmcall");
       const r = x.regs;
       const fn = Number(r[Gpr.R11]);
-      this.count(this.counters.tdvmcalls, VMCALL_NAMES.get(fn) ?? `0x${fn.toString(16)}`);
-      if (r[Gpr.R10] !== 0n) {
-        inputs = { r10: TdVmcallStatus.SUBFUNC_UNSUPPORTED }; // a KVM hypercall: none is modelled
-        continue;
-      }
-      switch (fn) {
-        case TdVmcall.HLT:
-          if (r[Gpr.R12] !== 0n) return { kind: "halted" };
-          onIdle();
-          this.counters.wakeups++;
-          inputs = { r10: TdVmcallStatus.SUCCESS };
-          break;
-        case TdVmcall.REPORT_FATAL_ERROR:
-          return { kind: "fatal", message: fatalErrorMessage(r) };
-        case TdVmcall.MAP_GPA:
-          inputs = this.mapGpa(r);
-          break;
-        case TdVmcall.REQUEST_MMIO:
-          inputs = this.requestMmio(r);
-          break;
-        default:
-          inputs = { r10: TdVmcallStatus.SUBFUNC_UNSUPPORTED };
-      }
+      const name = r[Gpr.R10] === 0n ? tdvmcallName(fn) : "KVM hypercall";
+      this.count(this.counters.tdvmcalls, tdvmcallName(fn));
+      this.trace.begin("tdvmcall", `TDVMCALL<${name}>`, { subfunction: name, r10: "" });
+      const served = this.serveTdvmcall(r, fn, onIdle);
+      this.trace.end("tdvmcall", { r10: "inputs" in served ? hex(served.inputs.r10 ?? 0n) : "none" });
+      if ("end" in served) return served.end;
+      inputs = served.inputs;
     }
     return { kind: "exit-limit", exits: maxExits };
+  }
+
+  /** One TDG.VP.VMCALL: the registers to resume the vCPU with, or how the run ended. */
+  private serveTdvmcall(
+    r: GprFile,
+    fn: number,
+    onIdle: () => void,
+  ): { readonly inputs: GprValues } | { readonly end: RunEnd } {
+    if (r[Gpr.R10] !== 0n) return { inputs: { r10: TdVmcallStatus.SUBFUNC_UNSUPPORTED } }; // a KVM hypercall: none is modelled
+    switch (fn) {
+      case TdVmcall.HLT:
+        if (r[Gpr.R12] !== 0n) return { end: { kind: "halted" } };
+        onIdle();
+        this.counters.wakeups++;
+        return { inputs: { r10: TdVmcallStatus.SUCCESS } };
+      case TdVmcall.REPORT_FATAL_ERROR:
+        return { end: { kind: "fatal", message: fatalErrorMessage(r) } };
+      case TdVmcall.MAP_GPA:
+        return { inputs: this.mapGpa(r) };
+      case TdVmcall.REQUEST_MMIO:
+        return { inputs: this.requestMmio(r) };
+      default:
+        return { inputs: { r10: TdVmcallStatus.SUBFUNC_UNSUPPORTED } };
+    }
   }
 
   private count(rec: Record<string, number>, key: string): void {
@@ -257,14 +277,29 @@ export class ProvisionalHost {
     const off = gpa - s - DEVICE_MMIO_BASE;
     const inDevice = off >= 0 && off + size <= DEVICE_MMIO_SIZE;
     if (!inDevice) this.counters.mmio.outsideDevice++;
-    if (dir === 1n) {
+    const t = this.trace;
+    const write = dir === 1n;
+    if (t.enabled) {
+      // KVM_EXIT_MMIO: the trip to the VMM in userspace and back, the device model inside it.
+      t.begin("mmio", write ? "MMIO write" : "MMIO read", {
+        gpa: hex(gpa),
+        size,
+        dir: write ? "write" : "read",
+        value: write ? hex(r[Gpr.R15]!) : "",
+        inDevice,
+      });
+      t.advance(t.costs.userspaceExitNs);
+    }
+    let value = 0n; // QEMU's unassigned-memory reads return 0.
+    if (write) {
       this.counters.mmio.writes++;
       if (inDevice) this.device.mmioWrite(off, size, r[Gpr.R15]!);
-      return { r10: TdVmcallStatus.SUCCESS };
+    } else {
+      this.counters.mmio.reads++;
+      if (inDevice) value = this.device.mmioRead(off, size);
     }
-    this.counters.mmio.reads++;
-    // QEMU's unassigned-memory reads return 0.
-    return { r10: TdVmcallStatus.SUCCESS, r11: inDevice ? this.device.mmioRead(off, size) : 0n };
+    if (t.enabled) t.end("mmio", write ? {} : { value: hex(value) });
+    return write ? { r10: TdVmcallStatus.SUCCESS } : { r10: TdVmcallStatus.SUCCESS, r11: value };
   }
 
   /** MapGPA: KVM's validation, 2 MiB chunks to userspace, QEMU's kvm_convert_memory per chunk. */
@@ -281,8 +316,21 @@ export class ProvisionalHost {
     const toShared = start >= s;
     const base = toShared ? start - s : start;
     const c = this.counters.mapGpa;
+    const t = this.trace;
+    const chunks = Math.ceil(size / MAP_GPA_CHUNK);
     c.calls++;
-    c.userspaceExits += Math.ceil(size / MAP_GPA_CHUNK);
+    c.userspaceExits += chunks;
+    const before = c.pagesToShared + c.pagesToPrivate;
+    if (t.enabled) {
+      t.begin("mapGpa", `MapGPA → ${toShared ? "shared" : "private"}`, {
+        start: hex(start),
+        size,
+        to: toShared ? "shared" : "private",
+        pages: 0,
+        status: "",
+      });
+      t.advance(chunks * t.costs.userspaceExitNs); // KVM_EXIT_HYPERCALL per 2 MiB chunk
+    }
     for (let gpa = base; gpa < base + size; gpa += PAGE) {
       if (gpa >= TdLayout.RAM_TOP) continue; // not guest_memfd RAM: to-shared succeeds silently (QEMU)
       if (toShared) this.toShared(gpa);
@@ -291,6 +339,10 @@ export class ProvisionalHost {
     if (!toShared) {
       const pages = (Math.min(base + size, TdLayout.RAM_TOP) - base) / PAGE;
       if (pages > 0) this.iommu.invalidate(base, pages);
+    }
+    if (t.enabled) {
+      t.counter("sharedPages", { pages: this.sharedPages });
+      t.end("mapGpa", { pages: c.pagesToShared + c.pagesToPrivate - before, status: "SUCCESS" });
     }
     return { r10: TdVmcallStatus.SUCCESS };
   }
@@ -304,6 +356,8 @@ export class ProvisionalHost {
     this.sharedEpt.map(this.td.sharedBit + gpa, hpa); // KVM_PRE_FAULT_MEMORY
     this.iommu.mapPage(gpa, hpa); // VFIO: IOVA = GPA as QEMU knows it
     this.counters.mapGpa.pagesToShared++;
+    this.sharedPages++;
+    this.trace.advance(this.trace.costs.pageConversionNs);
   }
 
   private toPrivate(gpa: number): void {
@@ -314,9 +368,11 @@ export class ProvisionalHost {
       this.iommu.unmapPage(gpa); // flushed once per MapGPA below
       this.backing[i] = -1;
       this.freeBacking.push(hpa);
+      this.sharedPages--;
     }
     if (!this.td.pages.data.has(gpa)) this.td.augPage(gpa); // PENDING until the guest accepts
     this.counters.mapGpa.pagesToPrivate++;
+    this.trace.advance(this.trace.costs.pageConversionNs);
   }
 
   /** A zeroed host page for shared backing (reused after a discard, as the page cache would). */

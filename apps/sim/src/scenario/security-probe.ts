@@ -17,6 +17,8 @@
  */
 import { Initiator, MemStatus, TdxSimError } from "@tdx/hw-cpu-seam";
 import { faultReasonName } from "@tdx/vtd";
+import { hex } from "../trace/names";
+import { NO_TRACE, type Tracer } from "../trace/tracer";
 import { PAGE, TdLayout } from "./layout";
 import type { ProvisionalHost } from "./provisional-host";
 
@@ -64,7 +66,8 @@ export interface SecurityProbeResult {
 
 const STATUS_NAMES = new Map<number, string>(Object.entries(MemStatus).map(([k, v]) => [v, k]));
 
-export function runSecurityProbe(host: ProvisionalHost): SecurityProbeResult {
+/** The trace records each attempt as a slice on the host track and each outcome as an instant. */
+export function runSecurityProbe(host: ProvisionalHost, trace: Tracer = NO_TRACE): SecurityProbeResult {
   const mem = host.memory;
   const keyUnit = 2 ** (mem.physAddrBits - mem.keyIdBits);
   const victim = host.td.pages.data.get(TdLayout.SECRET);
@@ -92,11 +95,27 @@ export function runSecurityProbe(host: ProvisionalHost): SecurityProbeResult {
       });
     }
   };
+  const outcome = (a: ProbeAttempt) => {
+    attempts.push(a);
+    if (trace.enabled) {
+      trace.instant(
+        "probeResult",
+        `${a.access}: ${a.blocked ? `blocked ${hex(a.faultCode ?? 0)}` : "went through"}`,
+        {
+          access: a.access,
+          blocked: a.blocked,
+          faultCode: a.faultCode === undefined ? "none" : hex(a.faultCode),
+        },
+      );
+    }
+  };
   const attack = (attempt: string, keyId: number) => {
     const target = victim.pa + keyId * keyUnit;
+    if (trace.enabled)
+      trace.begin("probeAttempt", `probe: ${attempt}`, { attempt, keyId, targetHpa: hex(target) });
     host.iommu.rewriteLeaf(iova, target);
     const w = device.dmaWrite(iova, new Uint8Array(PROBE_BYTES).fill(PROBE_FILL));
-    attempts.push({
+    outcome({
       attempt,
       access: "write",
       iova,
@@ -108,7 +127,7 @@ export function runSecurityProbe(host: ProvisionalHost): SecurityProbeResult {
     service();
     const buf = new Uint8Array(PROBE_BYTES);
     const r = device.dmaRead(iova, buf);
-    attempts.push({
+    outcome({
       attempt,
       access: "read",
       iova,
@@ -120,6 +139,7 @@ export function runSecurityProbe(host: ProvisionalHost): SecurityProbeResult {
         : { faultCode: r.fault?.code, faultName: r.fault?.name }),
     });
     service();
+    if (trace.enabled) trace.end("probeAttempt");
   };
   attack("IOMMU leaf -> TD secret page, TD private KeyID", host.td.hkid);
   attack("IOMMU leaf -> TD secret page, KeyID 0 alias", 0);
@@ -129,11 +149,14 @@ export function runSecurityProbe(host: ProvisionalHost): SecurityProbeResult {
   for (const keyId of [0, host.td.hkid]) {
     const buf = new Uint8Array(PAGE).fill(0xff);
     const st = mem.read(victim.pa + keyId * keyUnit, buf, Initiator.Host);
-    hostCpuReads.push({
+    const read: HostCpuRead = {
       keyId,
       status: STATUS_NAMES.get(st) ?? String(st),
       sawOnlyZeros: st === MemStatus.Ok && buf.every((b) => b === 0),
-    });
+    };
+    hostCpuReads.push(read);
+    if (trace.enabled)
+      trace.instant("probeHostRead", `host CPU read via KeyID ${keyId}: ${read.status}`, read);
   }
   return { victimGpa: TdLayout.SECRET, attempts, faultRecords, hostCpuReads, restored: original >= 0 };
 }
