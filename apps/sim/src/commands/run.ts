@@ -2,17 +2,20 @@
  * tdx-sim run: the default platform scenario (see scenario/run-scenario.ts): a TD launched through
  * the TDX module, MMIO through #VE, streaming and coherent DMA through SWIOTLB and VT-d, a security
  * probe, and the report with predicted platform time. A readable summary, or --json for the whole
- * report. Bad options exit 2 with a message naming what is allowed.
+ * report; --trace FILE also writes the run as Chrome trace-event JSON (opens in Perfetto). Bad
+ * options, and a trace path that cannot be written, exit 2 with a message naming what is allowed.
  */
 import { TdxSimError } from "@tdx/hw-cpu-seam";
 import type { Command } from "commander";
 import { CliInputError } from "../io";
-import { describePlatform } from "../platform";
+
 import { COST_NAMES, parseCostOverrides } from "../scenario/cost-model";
 import { IOMMU_MODES, type IommuMode } from "../scenario/host-iommu";
 import { MAX_DMA_SIZE } from "../scenario/layout";
 import { DEFAULT_SCENARIO, MAX_DMA_COUNT, type ScenarioOptions } from "../scenario/options";
+import { runScenario, type ScenarioTraceOptions } from "../scenario/run-scenario";
 import { formatSummary } from "../scenario/summary";
+import { DEFAULT_MAX_TRACE_EVENTS, fileSink, MAX_TRACE_EVENTS_LIMIT } from "../trace/trace-writer";
 
 interface RunFlags {
   json?: boolean;
@@ -21,6 +24,8 @@ interface RunFlags {
   seed?: string;
   iommu?: string;
   cost?: string[];
+  trace?: string;
+  traceMaxEvents?: string;
 }
 
 function integer(text: string, flag: string, min: number, max: number): number {
@@ -60,6 +65,35 @@ export function runOptionsFrom(f: RunFlags): Partial<ScenarioOptions> {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/**
+ * The trace the flags ask for: the file is created here, before the run, so a bad path fails
+ * first. Standard output carries the report, so `-` is refused rather than mixed into it.
+ */
+export function traceOptionsFrom(f: RunFlags): ScenarioTraceOptions | undefined {
+  if (f.trace === undefined) {
+    if (f.traceMaxEvents !== undefined) {
+      throw new CliInputError("E_RUN_OPTION", "--trace-max-events needs --trace FILE");
+    }
+    return undefined;
+  }
+  const maxEvents =
+    f.traceMaxEvents === undefined
+      ? DEFAULT_MAX_TRACE_EVENTS
+      : integer(f.traceMaxEvents, "--trace-max-events", 1, MAX_TRACE_EVENTS_LIMIT);
+  if (f.trace === "-" || f.trace.trim() === "") {
+    throw new CliInputError(
+      "E_RUN_OPTION",
+      `--trace "${f.trace}" must be a file path: standard output carries the report`,
+    );
+  }
+  try {
+    return { sink: fileSink(f.trace), maxEvents };
+  } catch (err) {
+    if (err instanceof TdxSimError) throw new CliInputError(err.code, err.message);
+    throw err;
+  }
+}
+
 export function registerRun(program: Command): void {
   program
     .command("run")
@@ -80,8 +114,23 @@ export function registerRun(program: Command): void {
       `override a cost-model default (repeatable): ${COST_NAMES.join(", ")}`,
       collect,
     )
+    .option(
+      "--trace <file>",
+      "also write the run as Chrome trace-event JSON (open it in ui.perfetto.dev); timestamps from the cost model's virtual clock",
+    )
+    .option(
+      "--trace-max-events <n>",
+      `stop tracing after n events, ending the file with a "trace capped" event (default ${DEFAULT_MAX_TRACE_EVENTS})`,
+    )
     .action((flags: RunFlags) => {
-      const report = describePlatform(runOptionsFrom(flags));
+      const options = runOptionsFrom(flags);
+      const traceTo = traceOptionsFrom(flags);
+      const { report, trace } = runScenario(options, traceTo);
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatSummary(report));
+      if (trace?.capped) {
+        process.stderr.write(
+          `tdx-sim: trace capped at ${trace.maxEvents} events (--trace-max-events); the rest of the run is not in ${flags.trace}\n`,
+        );
+      }
     });
 }
