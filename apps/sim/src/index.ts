@@ -1,6 +1,7 @@
 /**
  * @tdx/sim: the composing app's library face (the CLI lives in cli.ts). `runScenario` runs the
- * default platform scenario programmatically; `describePlatform` is what `tdx-sim run` prints.
+ * default platform scenario programmatically; `describePlatform` is what `tdx-sim run` prints;
+ * the trace API writes and checks Chrome trace-event JSON of a run.
  */
 export { buildProgram, main } from "./cli";
 export { describePlatform, type PlatformReport } from "./platform";
@@ -9,3 +10,6 @@ export { DEFAULT_SCENARIO, resolveScenarioOptions, type ScenarioOptions } from "
 export type { ScenarioReport } from "./scenario/report";
 export { runScenario, type ScenarioRun } from "./scenario/run-scenario";
 export { formatSummary } from "./scenario/summary";
+export { checkChromeTrace, type TraceCheck, type TraceEvent } from "./trace/trace-check";
+export { TRACE_POINTS, TRACK_NAMES, type TracePointName, type Track } from "./trace/trace-points";
+export { DEFAULT_MAX_TRACE_EVENTS, fileSink, MemorySink, type TraceSink } from "./trace/trace-writer";
