@@ -10,7 +10,7 @@
  * area cursors move forward), which is memory-bandwidth bound on its own; the ratio is then the
  * model's overhead over the bare copies.
  */
-import { Initiator, PhysicalMemory } from "@tdx/hw-cpu-seam";
+import { Initiator, PhysicalMemory, seededOffsets } from "@tdx/hw-cpu-seam";
 import type { BenchSuite } from "../../../tooling/bench/types";
 import {
   createPolicy,
@@ -38,20 +38,8 @@ const LAYOUT: PolicyLayout = {
   ccBytes: 256 * MiB,
 };
 
-/** Deterministic page-aligned offsets (xorshift32). */
-function offsets(count: number, range: number, align: number, seed: number): Float64Array {
-  const out = new Float64Array(count);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < count; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = (x % Math.floor(range / align)) * align;
-  }
-  return out;
-}
+/** Deterministic aligned offsets, so every run measures the same access pattern. */
+const offsets = seededOffsets;
 
 /** Original buffers: a driver's 4 MiB pool of pages (as a NIC page pool or block request pool), in random order. */
 const origs = offsets(4096, 4 * MiB, 4096, 7);

@@ -4,26 +4,14 @@
  * aligned 8-byte read (the page-walk case) vs a plain Uint32Array pair read.
  */
 import type { BenchSuite } from "../../../tooling/bench/types";
-import { Initiator, PhysicalMemory } from "../src/index";
+import { Initiator, PhysicalMemory, seededOffsets } from "../src/index";
 
 const POOL = 32 * 1024 * 1024;
 const OFFSETS = 4096;
 const PRIVATE_KEYID = 20;
 
-/** Deterministic offsets (xorshift32), so every run measures the same access pattern. */
-function offsets(count: number, range: number, align: number, seed: number): Float64Array {
-  const out = new Float64Array(count);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < count; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = Math.floor((x % Math.floor(range / align)) * align);
-  }
-  return out;
-}
+/** Deterministic aligned offsets, so every run measures the same access pattern. */
+const offsets = seededOffsets;
 
 const mem = PhysicalMemory.sparseAll({ physAddrBits: 52, keyIdBits: 6, backing: { maxChunkFrames: 65536 } });
 const privBase = mem.withKeyId(0x1_0000_0000, PRIVATE_KEYID);

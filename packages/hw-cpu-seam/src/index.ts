@@ -125,6 +125,8 @@ export {
   MemStatus,
   type PhysicalMemoryAccess,
 } from "./memory/types";
+// --- seeded randomness ---
+export { SeededRandom, seededOffsets } from "./random/seeded-random";
 // --- register-level scripts (the core of tdx-sim vtd script / smmu script) ---
 export {
   RegisterScriptError,

@@ -3,9 +3,9 @@
  * port (with its requester ID), a refused DMA reported in STATUS, and bad commands refused.
  */
 import type { DeviceDmaPort, DmaRequester, DmaResult } from "@tdx/hw-cpu-seam";
+import { SeededRandom } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
 import { DEVICE_ID, DeviceCmd, DeviceReg, DeviceStatus, EmulatedDmaDevice } from "./device-model";
-import { SeededRandom } from "./prng";
 
 /** A port over a flat 64 KiB buffer that refuses addresses at or above 0x8000. */
 class FlatPort implements DeviceDmaPort {

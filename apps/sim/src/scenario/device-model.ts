@@ -14,12 +14,11 @@
  *   0x18 STATUS    RO 32  bit 0 DONE, bit 1 DMA_ERROR (the IOMMU refused), bit 2 BAD_COMMAND
  * Unimplemented offsets read as 0 and ignore writes, as a PCI function's undefined registers do.
  */
-import type { DeviceDmaPort, DmaRequester, DmaResult, IommuFault } from "@tdx/hw-cpu-seam";
+import type { DeviceDmaPort, DmaRequester, DmaResult, IommuFault, SeededRandom } from "@tdx/hw-cpu-seam";
 import { TdxSimError } from "@tdx/hw-cpu-seam";
 import { hex } from "../trace/names";
 import { NO_TRACE, type Tracer } from "../trace/tracer";
 import { MAX_DMA_SIZE } from "./layout";
-import type { SeededRandom } from "./prng";
 
 export const DeviceReg = {
   ID: 0x00,

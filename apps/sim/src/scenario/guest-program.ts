@@ -32,6 +32,7 @@ import {
   TopDownMemblock,
   tdxEarlyInit,
 } from "@tdx/guest-linux-swiotlb";
+import type { SeededRandom } from "@tdx/hw-cpu-seam";
 import { type GuestOp, type GuestProgram, type TdGuestContext, TdVmcall } from "@tdx/hw-cpu-seam";
 import { hex } from "../trace/names";
 import { tracedGuestContext } from "../trace/traced-guest-context";
@@ -39,7 +40,6 @@ import { NO_TRACE, type Tracer } from "../trace/tracer";
 import { DeviceCmd, DeviceReg, DeviceStatus } from "./device-model";
 import { MmioAccessors } from "./guest-mmio";
 import { DEVICE_BDF, DEVICE_MMIO_BASE, PAGE, SWIOTLB_CMDLINE, TdLayout } from "./layout";
-import type { SeededRandom } from "./prng";
 
 /** The coherent descriptor's size: one 64-byte descriptor each way. */
 export const DESCRIPTOR_BYTES = 64;

@@ -28,6 +28,7 @@
  */
 
 import { fatalErrorMessage } from "@tdx/guest-linux-swiotlb";
+import type { SeededRandom } from "@tdx/hw-cpu-seam";
 import {
   Gpr,
   type GprFile,
@@ -65,7 +66,6 @@ import {
   PAGE,
   TdLayout,
 } from "./layout";
-import type { SeededRandom } from "./prng";
 
 /** KVM's MapGPA chunk: one userspace exit per 2 MiB. @spec kvm-guest-qemu.md §1.8 (TDX_MAP_GPA_MAX_LEN) */
 export const MAP_GPA_CHUNK = 2 * MIB;

@@ -7,12 +7,12 @@
  * when traced, the same trace bytes (timestamps from the cost model's virtual clock).
  */
 
+import { SeededRandom } from "@tdx/hw-cpu-seam";
 import { DEFAULT_MAX_TRACE_EVENTS, TraceEventWriter, type TraceSink } from "../trace/trace-writer";
 import { ChromeTracer, NO_TRACE, type Tracer } from "../trace/tracer";
 import { costModelWith } from "./cost-model";
 import { type GuestRecord, guestProgram, newGuestRecord } from "./guest-program";
 import { resolveScenarioOptions, type ScenarioOptions } from "./options";
-import { SeededRandom } from "./prng";
 import { ProvisionalHost } from "./provisional-host";
 import { buildReport, type ScenarioReport } from "./report";
 import { runSecurityProbe, type SecurityProbeResult } from "./security-probe";

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { SeededRandom } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
 import { DmaDevice } from "../device";
 import { DmaDirection } from "../dma/constants";
@@ -112,15 +113,8 @@ describe("the free-run counters stay the kernel's after every operation", () => 
   it("a random workload on 8 areas with a 64 KiB segment boundary", () => {
     const small = new DmaDevice({ name: "small", segBoundaryMask: 0xffff, minAlignMask: 0x3ff });
     const s = createLinuxPolicy({ nslabs: 2048, nareas: 8, poolBase: 0x40_0000, memory: null });
-    let x = 12345;
-    const rnd = () => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x / 4294967296;
-    };
+    const random = new SeededRandom(12345);
+    const rnd = () => random.next();
     const live: Array<{ tlb: number; size: number }> = [];
     for (let i = 0; i < 3000; i++) {
       if (live.length > 0 && rnd() < 0.5) {

@@ -8,7 +8,7 @@
  *
  * @spec shared/reference/swiotlb.md §c.4 (alignment guarantees), §c.5, §d.2 (copy directions)
  */
-import { MemStatus } from "@tdx/hw-cpu-seam";
+import { MemStatus, SeededRandom } from "@tdx/hw-cpu-seam";
 import { describe, expect, it } from "vitest";
 import { DmaDevice } from "../device";
 import { DmaAttr, DmaDirection } from "../dma/constants";
@@ -31,17 +31,10 @@ export interface BouncePolicyContractOptions {
   readonly seed?: number;
 }
 
-/** xorshift32: deterministic, seeded. */
+/** A deterministic [0, 1) source, seeded, so a failing workload reproduces. */
 function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
+  const r = new SeededRandom(seed);
+  return () => r.next();
 }
 
 function pattern(len: number, seed: number): Uint8Array {

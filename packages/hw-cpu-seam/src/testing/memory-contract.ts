@@ -12,6 +12,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Initiator, MemStatus, type PhysicalMemoryAccess } from "../memory/types";
+import { SeededRandom } from "../random/seeded-random";
 
 export interface MemoryContractHarness {
   readonly mem: PhysicalMemoryAccess;
@@ -32,16 +33,10 @@ export interface MemoryContractHarness {
 
 const OK = MemStatus.Ok;
 
-/** A small deterministic PRNG (mulberry32) so failures reproduce. */
+/** A deterministic [0, 1) source (the project's SeededRandom) so failures reproduce. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new SeededRandom(seed);
+  return () => r.next();
 }
 
 function withKey(mem: PhysicalMemoryAccess, a: number, keyId: number): number {

@@ -1,7 +1,7 @@
 /**
- * The run's seeded pseudo-random source (mulberry32): payloads the driver sends and the device
- * answers are drawn from it, so the same seed gives the same bytes, counts and report. Not for
- * anything security-relevant; no wall clock and no Math.random anywhere in the scenario.
+ * The project's one seeded pseudo-random source (mulberry32): runs, workloads, contract suites and
+ * benchmarks draw from it so the same seed gives the same bytes and the same results. Model code
+ * never uses Math.random or the wall clock. Not for anything security-relevant.
  */
 
 export class SeededRandom {
@@ -18,6 +18,16 @@ export class SeededRandom {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return (t ^ (t >>> 14)) >>> 0;
+  }
+
+  /** A number in [0, 1). */
+  next(): number {
+    return this.nextU32() / 4294967296;
+  }
+
+  /** An integer in [0, n) (n >= 1, below 2^32). */
+  below(n: number): number {
+    return Math.floor(this.next() * n);
   }
 
   /** Fill `out` with pseudo-random bytes (four per draw). */
@@ -37,8 +47,17 @@ export class SeededRandom {
     return out;
   }
 
-  /** A derived, independent stream (for a second party: the device, the attacker). */
+  /** A derived, independent stream (for a second party: a device, an attacker). */
   fork(salt: number): SeededRandom {
     return new SeededRandom((this.nextU32() ^ Math.imul(salt, 0x9e3779b1)) >>> 0);
   }
+}
+
+/** `count` multiples of `align` below `range`, drawn from `seed` (benchmarks' access patterns). */
+export function seededOffsets(count: number, range: number, align: number, seed: number): Float64Array {
+  const r = new SeededRandom(seed);
+  const slots = Math.floor(range / align);
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) out[i] = r.below(slots) * align;
+  return out;
 }
