@@ -33,7 +33,7 @@ import {
 import type { GuestMemory } from "../memory/guest-memory";
 import type { GuestPageAllocator } from "../memory/page-allocator";
 import { KernelLog } from "../swiotlb/log";
-import { checkMapArgs } from "../swiotlb/map-args";
+import { checkMapArgs, checkSyncDirection } from "../swiotlb/map-args";
 import { runWithoutExit } from "../tdx-guest/conversion";
 import { CC_NCLASSES, CC_SLOT_SIZES, CcBufferStore } from "./cc-buffers";
 import {
@@ -233,7 +233,7 @@ export class CcSwiotlb implements BouncePolicy {
 
   syncSingleForDevice(_dev: DmaDevice, tlbAddr: number, size: number, dir: DmaDirection): BounceStatus {
     this.tick();
-    checkDir(dir);
+    checkSyncDirection(dir);
     const buf = this.store.liveAt(tlbAddr);
     if (buf < 0) return BounceStatus.NotMapped;
     this.syncs++;
@@ -245,7 +245,7 @@ export class CcSwiotlb implements BouncePolicy {
 
   syncSingleForCpu(_dev: DmaDevice, tlbAddr: number, size: number, dir: DmaDirection): BounceStatus {
     this.tick();
-    checkDir(dir);
+    checkSyncDirection(dir);
     const buf = this.store.liveAt(tlbAddr);
     if (buf < 0) return BounceStatus.NotMapped;
     this.syncs++;
@@ -383,18 +383,5 @@ export class CcSwiotlb implements BouncePolicy {
     const st =
       dir === DmaDirection.ToDevice ? memory.copy(tlbAddr, orig, size) : memory.copy(orig, tlbAddr, size);
     return st === MemStatus.Ok ? BounceStatus.Ok : BounceStatus.CopyFault;
-  }
-}
-
-function checkDir(dir: DmaDirection): void {
-  if (
-    dir !== DmaDirection.ToDevice &&
-    dir !== DmaDirection.FromDevice &&
-    dir !== DmaDirection.Bidirectional
-  ) {
-    throw new TdxSimError(
-      "E_DMA_DIRECTION",
-      `sync with direction ${String(dir)} is a kernel BUG_ON: use to-device, from-device or bidirectional`,
-    );
   }
 }

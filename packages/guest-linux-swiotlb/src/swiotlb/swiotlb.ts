@@ -26,7 +26,7 @@ import { runWithoutExit } from "../tdx-guest/conversion";
 import type { IoTlbMem } from "./allocator";
 import { IO_TLB_MAX_SEGMENT_BYTES, IO_TLB_SIZE, PAGE_SIZE_BYTES } from "./constants";
 import { KernelLog } from "./log";
-import { checkMapArgs } from "./map-args";
+import { checkMapArgs, checkSyncDirection } from "./map-args";
 import type { IoTlbPool } from "./pool";
 import { mappingDataSlot, releaseSlots } from "./release";
 
@@ -332,19 +332,5 @@ export class Swiotlb implements BouncePolicy {
       return BounceStatus.CopyFault;
     }
     return BounceStatus.Ok;
-  }
-}
-
-/** The kernel's BUG_ON for a sync direction other than the three real ones (DMA_NONE). */
-function checkSyncDirection(dir: DmaDirection): void {
-  if (
-    dir !== DmaDirection.ToDevice &&
-    dir !== DmaDirection.FromDevice &&
-    dir !== DmaDirection.Bidirectional
-  ) {
-    throw new TdxSimError(
-      "E_DMA_DIRECTION",
-      `sync with direction ${String(dir)} is a kernel BUG_ON: use to-device, from-device or bidirectional`,
-    );
   }
 }
