@@ -8,6 +8,7 @@
  *   qemu/qemu hw/arm/smmuv3-internal.h (tg2granule)
  */
 import { TdxSimError } from "@tdx/hw-cpu-seam";
+import { addr51, addrHalves, bit, fieldU } from "./entry-fields";
 import { s1StartLevel, tg0ToLog2, tg1ToLog2 } from "./granule";
 import { paSizeBits, type SmmuFeatures, StallModel, TtEndian, Ttf } from "./idr";
 
@@ -53,10 +54,6 @@ export class CdConfig {
   readonly words = new Uint32Array(CD_WORDS);
 }
 
-function addr51(lo: number, hi: number): number {
-  return (hi & 0xfffff) * 4294967296 + ((lo & 0xfffffff0) >>> 0);
-}
-
 /** Decode (and validate) a CD from 16 little-endian words into `out`. */
 export function decodeCd(w: Uint32Array, f: SmmuFeatures, out: CdConfig): void {
   out.words.set(w.subarray(0, CD_WORDS));
@@ -84,13 +81,13 @@ export function decodeCd(w: Uint32Array, f: SmmuFeatures, out: CdConfig): void {
   h0.tsz = w0 & 0x3f;
   h0.g = tg0ToLog2((w0 >>> 6) & 3);
   h0.had = ((w[2]! >>> 1) & 1) === 1;
-  h0.ttb = addr51(w[2]!, w[3]!);
+  h0.ttb = addr51(w[2]!, w[3]!, 4);
   const h1 = out.tt1;
   h1.disabled = ((w0 >>> 30) & 1) === 1;
   h1.tsz = (w0 >>> 16) & 0x3f;
   h1.g = tg1ToLog2((w0 >>> 22) & 3);
   h1.had = ((w[4]! >>> 1) & 1) === 1;
-  h1.ttb = addr51(w[4]!, w[5]!);
+  h1.ttb = addr51(w[4]!, w[5]!, 4);
   out.illegal = validate(out, f);
 }
 
@@ -158,64 +155,43 @@ export interface CdFields {
   readonly mair?: readonly [number, number];
 }
 
-function u(n: number | undefined, bits: number, name: string): number {
-  const v = n ?? 0;
-  if (!Number.isInteger(v) || v < 0 || v >= 2 ** bits) {
-    throw new TdxSimError("E_SMMU_FIELD", `${name} = ${String(n)} does not fit in ${bits} bits`);
-  }
-  return v;
-}
-function b(x: boolean | undefined): number {
-  return x ? 1 : 0;
-}
-function ttbHalves(a: number | undefined, name: string): [number, number] {
-  const v = a ?? 0;
-  if (!Number.isSafeInteger(v) || v < 0 || v >= 2 ** 52 || v % 16 !== 0) {
-    throw new TdxSimError(
-      "E_SMMU_FIELD",
-      `${name} = ${String(a)} must be a 16-byte aligned address below 2^52`,
-    );
-  }
-  return [v >>> 0, Math.floor(v / 4294967296)];
-}
-
 /** Encode a CD as 16 little-endian words. */
 export function encodeCd(c: CdFields): Uint32Array {
   const w = new Uint32Array(CD_WORDS);
   w[0] =
-    (u(c.t0sz, 6, "T0SZ") |
-      (u(c.tg0, 2, "TG0") << 6) |
-      (u(c.ir0, 2, "IR0") << 8) |
-      (u(c.or0, 2, "OR0") << 10) |
-      (u(c.sh0, 2, "SH0") << 12) |
-      (b(c.epd0) << 14) |
-      (b(c.endi) << 15) |
-      (u(c.t1sz, 6, "T1SZ") << 16) |
-      (u(c.tg1, 2, "TG1") << 22) |
-      (b(c.epd1) << 30) |
-      (b(c.v) << 31)) >>>
+    (fieldU(c.t0sz, 6, "T0SZ") |
+      (fieldU(c.tg0, 2, "TG0") << 6) |
+      (fieldU(c.ir0, 2, "IR0") << 8) |
+      (fieldU(c.or0, 2, "OR0") << 10) |
+      (fieldU(c.sh0, 2, "SH0") << 12) |
+      (bit(c.epd0) << 14) |
+      (bit(c.endi) << 15) |
+      (fieldU(c.t1sz, 6, "T1SZ") << 16) |
+      (fieldU(c.tg1, 2, "TG1") << 22) |
+      (bit(c.epd1) << 30) |
+      (bit(c.v) << 31)) >>>
     0;
   w[1] =
-    (u(c.ips, 3, "IPS") |
-      (b(c.affd) << 3) |
-      (b(c.wxn) << 4) |
-      (b(c.uwxn) << 5) |
-      (u(c.tbi, 2, "TBI") << 6) |
-      (b(c.pan) << 8) |
-      (b(c.aa64) << 9) |
-      (b(c.hd) << 10) |
-      (b(c.ha) << 11) |
-      (b(c.s) << 12) |
-      (b(c.r) << 13) |
-      (b(c.a) << 14) |
-      (b(c.aset) << 15) |
-      (u(c.asid, 16, "ASID") << 16)) >>>
+    (fieldU(c.ips, 3, "IPS") |
+      (bit(c.affd) << 3) |
+      (bit(c.wxn) << 4) |
+      (bit(c.uwxn) << 5) |
+      (fieldU(c.tbi, 2, "TBI") << 6) |
+      (bit(c.pan) << 8) |
+      (bit(c.aa64) << 9) |
+      (bit(c.hd) << 10) |
+      (bit(c.ha) << 11) |
+      (bit(c.s) << 12) |
+      (bit(c.r) << 13) |
+      (bit(c.a) << 14) |
+      (bit(c.aset) << 15) |
+      (fieldU(c.asid, 16, "ASID") << 16)) >>>
     0;
-  const [t0lo, t0hi] = ttbHalves(c.ttb0, "TTB0");
-  w[2] = (t0lo | (b(c.had0) << 1)) >>> 0;
+  const [t0lo, t0hi] = addrHalves(c.ttb0, 4, "TTB0");
+  w[2] = (t0lo | (bit(c.had0) << 1)) >>> 0;
   w[3] = t0hi;
-  const [t1lo, t1hi] = ttbHalves(c.ttb1, "TTB1");
-  w[4] = (t1lo | (b(c.had1) << 1)) >>> 0;
+  const [t1lo, t1hi] = addrHalves(c.ttb1, 4, "TTB1");
+  w[4] = (t1lo | (bit(c.had1) << 1)) >>> 0;
   w[5] = t1hi;
   w[6] = c.mair?.[0] ?? 0;
   w[7] = c.mair?.[1] ?? 0;

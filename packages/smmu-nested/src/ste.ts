@@ -7,7 +7,7 @@
  *   and concatenation); sources: torvalds/linux arm-smmu-v3.h (STRTAB_STE_*), qemu/qemu
  *   hw/arm/smmuv3.c (decode_ste, decode_ste_s2_cfg, s2t0sz_valid, s2_pgtable_config_valid)
  */
-import { TdxSimError } from "@tdx/hw-cpu-seam";
+import { addr51, addrHalves, bit, fieldU } from "./entry-fields";
 import { s2ConcatenatedTables, s2StartLevel, s2tgToLog2 } from "./granule";
 import { paSizeBits, type SmmuFeatures, StallModel, TtEndian, Ttf } from "./idr";
 
@@ -77,11 +77,6 @@ export class SteConfig {
   illegal = "";
   /** The raw words as fetched (a copy; tests and the vSVA host read them). */
   readonly words = new Uint32Array(STE_WORDS);
-}
-
-function addr51(lo: number, hi: number, lowBit: number): number {
-  const mask = lowBit >= 32 ? 0 : ~((1 << lowBit) - 1) >>> 0;
-  return (hi & 0xfffff) * 4294967296 + ((lo & mask) >>> 0);
 }
 
 /** Decode (and validate) an STE from 16 little-endian 32-bit words into `out`. */
@@ -234,62 +229,41 @@ export interface SteFields {
   readonly s2Ttb?: number;
 }
 
-function u(n: number | undefined, bits: number, name: string): number {
-  const v = n ?? 0;
-  if (!Number.isInteger(v) || v < 0 || v >= 2 ** bits) {
-    throw new TdxSimError("E_SMMU_FIELD", `${name} = ${String(n)} does not fit in ${bits} bits`);
-  }
-  return v;
-}
-function b(x: boolean | undefined): number {
-  return x ? 1 : 0;
-}
-function addrHalves(a: number | undefined, lowBit: number, name: string): [number, number] {
-  const v = a ?? 0;
-  if (!Number.isSafeInteger(v) || v < 0 || v >= 2 ** 52 || v % 2 ** lowBit !== 0) {
-    throw new TdxSimError(
-      "E_SMMU_FIELD",
-      `${name} = ${String(a)} must be a ${2 ** lowBit}-byte aligned address below 2^52`,
-    );
-  }
-  return [v >>> 0, Math.floor(v / 4294967296)];
-}
-
 /** Encode an STE as 16 little-endian words. */
 export function encodeSte(s: SteFields): Uint32Array {
   const w = new Uint32Array(STE_WORDS);
   const [ctxLo, ctxHi] = addrHalves(s.s1ContextPtr, 6, "S1ContextPtr");
-  w[0] = (b(s.v) | (u(s.config, 3, "Config") << 1) | (u(s.s1Fmt, 2, "S1Fmt") << 4) | ctxLo) >>> 0;
-  w[1] = (ctxHi | (u(s.s1CdMax, 5, "S1CDMax") << 27)) >>> 0;
+  w[0] = (bit(s.v) | (fieldU(s.config, 3, "Config") << 1) | (fieldU(s.s1Fmt, 2, "S1Fmt") << 4) | ctxLo) >>> 0;
+  w[1] = (ctxHi | (fieldU(s.s1CdMax, 5, "S1CDMax") << 27)) >>> 0;
   w[2] =
-    (u(s.s1Dss, 2, "S1DSS") |
-      (u(s.s1Cir, 2, "S1CIR") << 2) |
-      (u(s.s1Cor, 2, "S1COR") << 4) |
-      (u(s.s1Csh, 2, "S1CSH") << 6) |
-      (b(s.mev) << 19) |
-      (b(s.s2Fwb) << 25) |
-      (b(s.s1StallD) << 27) |
-      (u(s.eats, 2, "EATS") << 28) |
-      (u(s.strw, 2, "STRW") << 30)) >>>
+    (fieldU(s.s1Dss, 2, "S1DSS") |
+      (fieldU(s.s1Cir, 2, "S1CIR") << 2) |
+      (fieldU(s.s1Cor, 2, "S1COR") << 4) |
+      (fieldU(s.s1Csh, 2, "S1CSH") << 6) |
+      (bit(s.mev) << 19) |
+      (bit(s.s2Fwb) << 25) |
+      (bit(s.s1StallD) << 27) |
+      (fieldU(s.eats, 2, "EATS") << 28) |
+      (fieldU(s.strw, 2, "STRW") << 30)) >>>
     0;
-  w[3] = (u(s.shcfg, 2, "SHCFG") << 12) >>> 0;
-  w[4] = u(s.s2Vmid, 16, "S2VMID");
+  w[3] = (fieldU(s.shcfg, 2, "SHCFG") << 12) >>> 0;
+  w[4] = fieldU(s.s2Vmid, 16, "S2VMID");
   w[5] =
-    (u(s.s2T0sz, 6, "S2T0SZ") |
-      (u(s.s2Sl0, 2, "S2SL0") << 6) |
-      (u(s.s2Ir0, 2, "S2IR0") << 8) |
-      (u(s.s2Or0, 2, "S2OR0") << 10) |
-      (u(s.s2Sh0, 2, "S2SH0") << 12) |
-      (u(s.s2Tg, 2, "S2TG") << 14) |
-      (u(s.s2Ps, 3, "S2PS") << 16) |
-      (b(s.s2Aa64) << 19) |
-      (b(s.s2Endi) << 20) |
-      (b(s.s2Affd) << 21) |
-      (b(s.s2Ptw) << 22) |
-      (b(s.s2Hd) << 23) |
-      (b(s.s2Ha) << 24) |
-      (b(s.s2S) << 25) |
-      (b(s.s2R) << 26)) >>>
+    (fieldU(s.s2T0sz, 6, "S2T0SZ") |
+      (fieldU(s.s2Sl0, 2, "S2SL0") << 6) |
+      (fieldU(s.s2Ir0, 2, "S2IR0") << 8) |
+      (fieldU(s.s2Or0, 2, "S2OR0") << 10) |
+      (fieldU(s.s2Sh0, 2, "S2SH0") << 12) |
+      (fieldU(s.s2Tg, 2, "S2TG") << 14) |
+      (fieldU(s.s2Ps, 3, "S2PS") << 16) |
+      (bit(s.s2Aa64) << 19) |
+      (bit(s.s2Endi) << 20) |
+      (bit(s.s2Affd) << 21) |
+      (bit(s.s2Ptw) << 22) |
+      (bit(s.s2Hd) << 23) |
+      (bit(s.s2Ha) << 24) |
+      (bit(s.s2S) << 25) |
+      (bit(s.s2R) << 26)) >>>
     0;
   const [ttbLo, ttbHi] = addrHalves(s.s2Ttb, 4, "S2TTB");
   w[6] = ttbLo;
