@@ -1,12 +1,2 @@
-/** Build: ESM + type declarations for the face and the ./testing subpath. */
-import { defineConfig } from "tsup";
-
-export default defineConfig({
-  entry: { index: "src/index.ts", "testing/index": "src/testing/index.ts" },
-  format: ["esm"],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: "node20",
-  external: ["vitest"],
-});
+/** Build: the shared layer-package set-up (tooling/tsup-library.ts). */
+export { default } from "../../tooling/tsup-library";

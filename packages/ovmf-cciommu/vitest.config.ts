@@ -1,7 +1,4 @@
-/** Tests run on sources: the @tdx/source export condition resolves workspace imports to src/. */
-import { defineProject } from "vitest/config";
+/** Tests run on sources (tooling/vitest-project.ts). */
+import { layerProject } from "../../tooling/vitest-project";
 
-export default defineProject({
-  ssr: { resolve: { conditions: ["@tdx/source"] } },
-  test: { name: "ovmf-cciommu", include: ["src/**/*.test.ts"] },
-});
+export default layerProject("ovmf-cciommu");
