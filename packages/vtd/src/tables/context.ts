@@ -167,6 +167,27 @@ export class ContextResolver {
     return 0;
   }
 
+  /**
+   * The context of `sid` for one translation: served from the context cache (a negatively cached
+   * fault included), or read from the root/context tables at `root` in legacy or scalable format
+   * and cached; a failed read is cached as a fault when `negativeCaching`. Returns 0, or the fault
+   * reason with `lastFpd` qualifying it.
+   */
+  contextFor(root: number, sid: number, scalable: boolean, negativeCaching: boolean): number {
+    const cc = this.cc;
+    const state = cc.enabled ? cc.state[sid]! : CtxState.Empty;
+    if (state === CtxState.Empty) {
+      const code = scalable ? this.scalable(root, sid) : this.legacy(root, sid);
+      if (code !== 0 && negativeCaching && cc.enabled) this.cacheFault(sid, code);
+      return code;
+    }
+    if (state === CtxState.Negative) {
+      this.lastFpd = cc.fpd[sid] === 1;
+      return cc.fault[sid]!;
+    }
+    return 0;
+  }
+
   /** Cache a failed lookup (negative caching, caching mode): tagged with domain-id 0. */
   cacheFault(sid: number, code: number): void {
     this.cc.state[sid] = CtxState.Negative;

@@ -7,7 +7,7 @@
  * @spec reference/vtd.md §3.2-§3.6 (scalable context, PASID entries, requests with and without
  *   PASID, first-stage and nested translation), §5.1 (IOTLB tagged by DID and PASID)
  */
-import { CtxState, SmCtx } from "../caches/context-cache";
+import { SmCtx } from "../caches/context-cache";
 import { PeFlag, Pgtt } from "../caches/pasid-cache";
 import { EntryKind, LEVEL_SIZE, Perm8 } from "../caches/translation-cache";
 import { AddressType } from "../faults/fault-recorder";
@@ -38,17 +38,8 @@ export class ScalablePath {
     const h = this.h;
     const p = h.p;
     const cc = p.cc;
-    let state = cc.enabled ? cc.state[sid]! : CtxState.Empty;
-    if (state === CtxState.Empty) {
-      const code = p.ctx.scalable(p.state.rootTable, sid);
-      if (code !== 0) {
-        if (p.negativeCaching && cc.enabled) p.ctx.cacheFault(sid, code);
-        return h.fault(code, sid, pasid, addr, write, exec, priv, at, p.ctx.lastFpd);
-      }
-      state = CtxState.Valid;
-    } else if (state === CtxState.Negative) {
-      return h.fault(cc.fault[sid]!, sid, pasid, addr, write, exec, priv, at, cc.fpd[sid] === 1);
-    }
+    const ctxCode = p.ctx.contextFor(p.state.rootTable, sid, true, p.negativeCaching);
+    if (ctxCode !== 0) return h.fault(ctxCode, sid, pasid, addr, write, exec, priv, at, p.ctx.lastFpd);
     const ctxFpd = cc.fpd[sid] === 1;
     const flags = cc.smFlags[sid]!;
     if (at !== AddressType.Untranslated && (flags & SmCtx.DTE) === 0) {

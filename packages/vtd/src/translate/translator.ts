@@ -13,7 +13,6 @@
  *   (input below 2^min(AGAW, MGAW), else 0x4), §3.5-§3.6 (first-stage and nested), QEMU
  *   vtd_do_iommu_translate; §5.5 (caching mode: negative entries)
  */
-import { CtxState } from "../caches/context-cache";
 import { EntryKind, LEVEL_SIZE, Perm8 } from "../caches/translation-cache";
 import { AddressType, type VtdFault } from "../faults/fault-recorder";
 import { FaultReason as FR } from "../spec/fault-reasons";
@@ -174,17 +173,8 @@ export class Translator implements PathHost {
     const cc = p.cc;
     if (pasid >= 0)
       return this.fault(FR.SmTtmLegacyWithPasid, sid, pasid, addr, write, exec, priv, at, false);
-    let state = cc.enabled ? cc.state[sid]! : CtxState.Empty;
-    if (state === CtxState.Empty) {
-      const code = p.ctx.legacy(p.state.rootTable, sid);
-      if (code !== 0) {
-        if (p.negativeCaching && cc.enabled) p.ctx.cacheFault(sid, code);
-        return this.fault(code, sid, pasid, addr, write, exec, priv, at, p.ctx.lastFpd);
-      }
-      state = CtxState.Valid;
-    } else if (state === CtxState.Negative) {
-      return this.fault(cc.fault[sid]!, sid, pasid, addr, write, exec, priv, at, cc.fpd[sid] === 1);
-    }
+    const ctxCode = p.ctx.contextFor(p.state.rootTable, sid, false, p.negativeCaching);
+    if (ctxCode !== 0) return this.fault(ctxCode, sid, pasid, addr, write, exec, priv, at, p.ctx.lastFpd);
     const fpd = cc.fpd[sid] === 1;
     const tt = cc.tt[sid]!;
     if (at !== AddressType.Untranslated && tt !== 1) {
